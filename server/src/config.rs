@@ -1,0 +1,198 @@
+//! Configuration from flags and environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use sqlx::postgres::PgConnectOptions;
+use url::Url;
+
+use crate::startup::StartupError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The Loopback portal: browser UI, REST API, agent endpoint and background
+/// reconcilers in one process.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "loopback",
+    version,
+    about,
+    after_help = "Secrets: LOOPBACK_SECRET_KEY (32 bytes, base64) takes precedence over --secret-key-file.\n\
+                  Log filter: LOOPBACK_LOG, e.g. LOOPBACK_LOG=debug or LOOPBACK_LOG=info,sqlx=debug."
+)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "LOOPBACK_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: String,
+
+    /// PostgreSQL URL (postgres://user:password@host:port/database). When unset,
+    /// the portal starts its own PostgreSQL in <data-dir>/pg.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory for the portal's own state: secret key, setup link, and the
+    /// private PostgreSQL cluster when DATABASE_URL is unset.
+    #[arg(long, env = "LOOPBACK_DATA_DIR", default_value = ".loopback")]
+    pub data_dir: PathBuf,
+
+    /// Directory with PostgreSQL's initdb and pg_ctl for the private cluster.
+    /// Default: the first found on PATH, then /usr/lib/postgresql/<newest>/bin.
+    #[arg(long, env = "LOOPBACK_POSTGRES_BIN_DIR")]
+    pub postgres_bin_dir: Option<PathBuf>,
+
+    /// File holding the key that encrypts secrets at rest; created (0600) on
+    /// first start. Default: <data-dir>/secret.key.
+    #[arg(long, env = "LOOPBACK_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// URL users reach the portal at, used in links the portal prints or
+    /// sends. Default: http://<listen address>.
+    #[arg(long, env = "LOOPBACK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Log output format.
+    #[arg(long, env = "LOOPBACK_LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+
+    /// Directory with the built site (pkg/loopback.js, .wasm, .css), as
+    /// written by `cargo leptos build`.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Maximum number of PostgreSQL connections in the pool.
+    #[arg(long, env = "LOOPBACK_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "LOOPBACK_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    pub shutdown_grace_seconds: u64,
+}
+
+/// Configuration after validation: every value parsed, nothing left to fail.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: Option<PgConnectOptions>,
+    pub data_dir: PathBuf,
+    pub postgres_bin_dir: Option<PathBuf>,
+    pub secret_key_file: PathBuf,
+    pub public_url: Url,
+    pub site_root: PathBuf,
+    pub db_max_connections: u32,
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Config {
+    pub fn validate(self) -> Result<Settings, StartupError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| StartupError::BadListen {
+            value: self.listen.clone(),
+        })?;
+        let database = self
+            .database_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| {
+                let url = url.trim();
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(StartupError::BadDatabaseUrl {
+                        reason: "it must start with postgres:// or postgresql://".into(),
+                    });
+                }
+                url.parse::<PgConnectOptions>()
+                    .map_err(|e| StartupError::BadDatabaseUrl {
+                        reason: first_line(&e.to_string()),
+                    })
+            })
+            .transpose()?;
+        let public_url = match self.public_url.as_deref() {
+            Some(raw) => Url::parse(raw)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| StartupError::BadPublicUrl {
+                    value: raw.to_string(),
+                })?,
+            None => default_public_url(listen),
+        };
+        let data_dir = absolute(&self.data_dir);
+        let secret_key_file = self
+            .secret_key_file
+            .map(|p| absolute(&p))
+            .unwrap_or_else(|| data_dir.join("secret.key"));
+        Ok(Settings {
+            listen,
+            database,
+            data_dir,
+            postgres_bin_dir: self.postgres_bin_dir.map(|p| absolute(&p)),
+            secret_key_file,
+            public_url,
+            site_root: self.site_root,
+            db_max_connections: self.db_max_connections.max(1),
+            shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_seconds),
+        })
+    }
+}
+
+fn default_public_url(listen: SocketAddr) -> Url {
+    let host = if listen.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else if listen.is_ipv6() {
+        format!("[{}]", listen.ip())
+    } else {
+        listen.ip().to_string()
+    };
+    // Both parts come from a parsed socket address, so this is a valid URL.
+    Url::parse(&format!("http://{host}:{}", listen.port()))
+        .unwrap_or_else(|_| Url::parse("http://127.0.0.1:3000").expect("literal URL"))
+}
+
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let mut all = vec!["loopback"];
+        all.extend_from_slice(args);
+        Config::try_parse_from(all).expect("flags parse")
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_listen_address() {
+        let s = config(&["--listen", "0.0.0.0:8080"]).validate().unwrap();
+        assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8080/");
+        let s = config(&["--listen", "[::1]:3000"]).validate().unwrap();
+        assert_eq!(s.public_url.as_str(), "http://[::1]:3000/");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = config(&["--listen", "localhost"]).validate().unwrap_err();
+        assert!(err.to_string().contains("--listen"), "{err}");
+        let err = config(&["--database-url", "mysql://x"])
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+        let err = config(&["--public-url", "ftp://x"]).validate().unwrap_err();
+        assert!(err.to_string().contains("--public-url"), "{err}");
+    }
+
+    #[test]
+    fn secret_key_defaults_into_the_data_dir() {
+        let s = config(&["--data-dir", "/srv/loopback"]).validate().unwrap();
+        assert_eq!(s.secret_key_file, PathBuf::from("/srv/loopback/secret.key"));
+    }
+}

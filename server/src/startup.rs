@@ -1,0 +1,210 @@
+//! From validated settings to a serving portal, and back down in order.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use platform::crypto::KeyError;
+use platform::db::DbError;
+use platform::{Platform, SecretBox};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::local_postgres::{self, LocalPostgres, LocalPostgresError};
+
+/// Everything that can stop the portal from starting. Each message names the
+/// setting at fault and how to fix it, on one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("--listen {value:?} is not an address:port such as 127.0.0.1:3000")]
+    BadListen { value: String },
+    #[error(
+        "DATABASE_URL is not a valid PostgreSQL URL ({reason}); expected postgres://user:password@host:port/database"
+    )]
+    BadDatabaseUrl { reason: String },
+    #[error("--public-url {value:?} is not an http(s) URL such as https://portal.example.com")]
+    BadPublicUrl { value: String },
+    #[error(
+        "data directory {path} is not usable ({source}); fix its permissions or choose another with --data-dir"
+    )]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error(
+        "cannot listen on {addr}: the address is already in use; stop the other process or choose another address with --listen"
+    )]
+    AddrInUse { addr: SocketAddr },
+    #[error("cannot listen on {addr} ({source}); choose another address with --listen")]
+    Listen { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    SecretKey(#[from] KeyError),
+    #[error(transparent)]
+    LocalPostgres(#[from] LocalPostgresError),
+    #[error("{0}; check DATABASE_URL and that the PostgreSQL server is running")]
+    Database(DbError),
+    #[error("cannot create the portal database in the private PostgreSQL: {0}")]
+    CreateDatabase(sqlx::Error),
+    #[error("{0}")]
+    Migrate(DbError),
+    #[error("cannot record the operator setup link: {0}")]
+    SetupLink(String),
+    #[error("the server stopped with an error: {0}")]
+    Serve(io::Error),
+}
+
+pub async fn run(settings: Settings) -> Result<(), StartupError> {
+    prepare_data_dir(&settings.data_dir)?;
+    let secrets = load_secret_key(&settings)?;
+    // Claim the port before anything slow, so a second instance fails at once.
+    let listener = bind(settings.listen).await?;
+
+    let local = match settings.database {
+        Some(_) => None,
+        None => {
+            let root = settings.data_dir.clone();
+            let bin_dir = settings.postgres_bin_dir.clone();
+            let started = tokio::task::spawn_blocking(move || {
+                LocalPostgres::start(&root, bin_dir.as_deref())
+            })
+            .await
+            .map_err(|e| StartupError::Serve(io::Error::other(e)))??;
+            Some(started)
+        }
+    };
+
+    let result = serve(&settings, listener, secrets, local.as_ref()).await;
+
+    if let Some(pg) = local {
+        let _ = tokio::task::spawn_blocking(move || pg.stop()).await;
+    }
+    result
+}
+
+async fn serve(
+    settings: &Settings,
+    listener: TcpListener,
+    secrets: SecretBox,
+    local: Option<&LocalPostgres>,
+) -> Result<(), StartupError> {
+    let options = match (&settings.database, local) {
+        (Some(options), _) => options.clone(),
+        (None, Some(pg)) => {
+            pg.ensure_database()
+                .await
+                .map_err(StartupError::CreateDatabase)?;
+            pg.connect_options(local_postgres::DATABASE)
+        }
+        (None, None) => unreachable!("a private cluster runs whenever DATABASE_URL is unset"),
+    };
+    let pool = platform::db::connect(options, settings.db_max_connections)
+        .await
+        .map_err(StartupError::Database)?;
+    platform::db::migrate(&pool)
+        .await
+        .map_err(StartupError::Migrate)?;
+    let platform = Platform::new(pool.clone(), secrets);
+
+    announce(settings, &platform).await?;
+
+    let shutdown = CancellationToken::new();
+    let router = crate::http::router(settings, platform);
+    let signal_token = shutdown.clone();
+    let server = axum::serve(listener, router.into_make_service())
+        .with_graceful_shutdown(async move {
+            crate::shutdown::signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            signal_token.cancel();
+        })
+        .into_future();
+    let grace = settings.shutdown_grace;
+    tokio::select! {
+        served = server => served.map_err(StartupError::Serve)?,
+        () = grace_expired(&shutdown, grace) => {
+            tracing::warn!(seconds = grace.as_secs(), "requests still open after the shutdown grace period; closing them");
+        }
+    }
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn grace_expired(shutdown: &CancellationToken, grace: Duration) {
+    shutdown.cancelled().await;
+    tokio::time::sleep(grace).await;
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), StartupError> {
+    let fail = |source| StartupError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let existed = dir.is_dir();
+    fs::create_dir_all(dir).map_err(fail)?;
+    if !existed {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    // Prove we can write here now rather than failing later mid-way.
+    let probe = dir.join(format!(".write-test-{}", std::process::id()));
+    fs::write(&probe, b"").map_err(fail)?;
+    fs::remove_file(&probe).map_err(fail)
+}
+
+fn load_secret_key(settings: &Settings) -> Result<SecretBox, StartupError> {
+    match std::env::var("LOOPBACK_SECRET_KEY") {
+        Ok(key) if !key.trim().is_empty() => Ok(SecretBox::from_base64(&key)?),
+        _ => Ok(SecretBox::load_or_create(&settings.secret_key_file)?),
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr).await.map_err(|source| {
+        if source.kind() == io::ErrorKind::AddrInUse {
+            StartupError::AddrInUse { addr }
+        } else {
+            StartupError::Listen { addr, source }
+        }
+    })
+}
+
+/// Tells whoever started the portal where it is and how to get in.
+async fn announce(settings: &Settings, platform: &Platform) -> Result<(), StartupError> {
+    let base = settings.public_url.as_str().trim_end_matches('/');
+    let link_file = settings.data_dir.join("operator-setup-link");
+    let issued = platform::setup::issue_if_needed(platform.db())
+        .await
+        .map_err(|e| StartupError::SetupLink(e.to_string()))?;
+    let mut out = format!("\n  Loopback is running at {base}\n");
+    match issued {
+        Some(issued) => {
+            let link = format!("{base}/setup?token={}", issued.token);
+            write_private(&link_file, &format!("{link}\n"))
+                .map_err(|e| StartupError::SetupLink(format!("{}: {e}", link_file.display())))?;
+            out.push_str(&format!(
+                "  First operator: open this one-time link within 24 hours to create your account:\n    {link}\n  (also saved in {}, readable only by you; a restart replaces it)\n",
+                link_file.display()
+            ));
+        }
+        None => {
+            let _ = fs::remove_file(&link_file);
+            out.push_str(&format!("  Sign in at {base}/sign-in\n"));
+        }
+    }
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "{out}");
+    let _ = stdout.flush();
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // `mode` only applies to new files; tighten an existing one too.
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents.as_bytes())
+}

@@ -1,0 +1,205 @@
+//! Starts the real `loopback` binary for tests, each against its own fresh
+//! database on the PostgreSQL that scripts/test provides in DATABASE_URL.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use sqlx::Connection;
+use url::Url;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_loopback")
+}
+
+/// A new, empty database on the test server; returns its URL.
+pub async fn fresh_database() -> String {
+    let admin = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at the test PostgreSQL (scripts/test sets it)");
+    let name = format!("lb_bin_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let mut url = Url::parse(&admin).expect("DATABASE_URL is a URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("loopback-{tag}-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub struct Portal {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+pub struct Launch {
+    database_url: Option<String>,
+    data_dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl Launch {
+    pub fn with_database(url: String) -> Self {
+        Self {
+            database_url: Some(url),
+            data_dir: temp_dir("data"),
+            args: Vec::new(),
+        }
+    }
+
+    /// No DATABASE_URL: the portal runs its own PostgreSQL in `data_dir`.
+    pub fn embedded(data_dir: &Path) -> Self {
+        Self {
+            database_url: None,
+            data_dir: data_dir.to_path_buf(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    pub fn spawn(self) -> Portal {
+        let addr = free_addr();
+        let logs = temp_dir("logs");
+        let stdout = logs.join("stdout");
+        let stderr = logs.join("stderr");
+        let mut cmd = Command::new(bin());
+        cmd.arg("--listen")
+            .arg(addr.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.args)
+            .env_remove("DATABASE_URL")
+            .env_remove("LOOPBACK_SECRET_KEY")
+            .env("LOOPBACK_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"));
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        let child = cmd.spawn().expect("start loopback");
+        Portal {
+            addr,
+            data_dir: self.data_dir,
+            child,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Portal {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Waits until /readyz answers 200, or panics with the server's log.
+    pub async fn ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = reqwest::Client::new();
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("portal exited early with {status}:\n{}", self.stderr());
+            }
+            if let Ok(r) = client.get(self.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("portal not ready within 60 s:\n{}", self.stderr());
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).expect("signal portal");
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll portal").is_none()
+    }
+
+    /// Waits for the process to exit on its own.
+    pub async fn exit_status(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll portal") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("portal did not exit within {within:?}:\n{}", self.stderr());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        if self.is_running() {
+            // Give it the chance to stop a private PostgreSQL it started.
+            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && self.is_running() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs the binary to completion with `args` and `env`; returns
+/// (exit status, stdout, stderr).
+pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("LOOPBACK_SECRET_KEY")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run loopback");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
