@@ -4,6 +4,9 @@
 //! functions call into `platform`; with `hydrate` the same components take
 //! over in the browser.
 
+pub mod api;
+mod browser;
+mod components;
 pub mod error;
 mod layout;
 mod pages;
@@ -15,13 +18,10 @@ pub mod server;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 use crate::layout::Layout;
-use crate::pages::{
-    AdminPage, HomePage, NotFound, OrganizationsPage, ProjectsPage, SetupPage, SignInPage,
-    WorkspacesPage,
-};
+use crate::pages::*;
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -46,6 +46,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    components::provide_me();
     mark_hydrated();
 
     view! {
@@ -53,20 +54,50 @@ pub fn App() -> impl IntoView {
         <Title formatter=|page: String| {
             if page.is_empty() { "Loopback".to_string() } else { format!("{page} · Loopback") }
         } />
+        // Async rendering: a page is sent once its data is in, so a page that
+        // finds the visitor signed out can still answer with a real redirect.
         <Router>
             <Layout>
                 <Routes fallback=NotFound>
-                    <Route path=path!("") view=HomePage />
-                    <Route path=path!("/organizations") view=OrganizationsPage />
-                    <Route path=path!("/projects") view=ProjectsPage />
-                    <Route path=path!("/workspaces") view=WorkspacesPage />
-                    <Route path=path!("/admin") view=AdminPage />
-                    <Route path=path!("/sign-in") view=SignInPage />
-                    <Route path=path!("/setup") view=SetupPage />
+                    <Route path=path!("") view=HomePage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async />
+                    <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
+                    <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
+                    <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async />
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                    <Route path=path!("/account/security") view=SecurityPage ssr=SsrMode::Async />
+                    <Route path=path!("/account/api-keys") view=ApiKeysPage ssr=SsrMode::Async />
+                    <Route path=path!("/organizations") view=OrganizationsPage ssr=SsrMode::Async />
+                    <Route path=path!("/orgs/:org") view=OrganizationPage ssr=SsrMode::Async />
+                    <Route path=path!("/orgs/:org/members") view=MembersPage ssr=SsrMode::Async />
+                    <Route path=path!("/orgs/:org/roles") view=RolesPage ssr=SsrMode::Async />
+                    <Route path=path!("/orgs/:org/audit") view=AuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/orgs/:org/settings") view=OrgSettingsPage ssr=SsrMode::Async />
+                    <Route path=path!("/projects") view=ProjectsPage ssr=SsrMode::Async />
+                    <Route path=path!("/projects/:project") view=ProjectPage ssr=SsrMode::Async />
+                    <Route path=path!("/workspaces") view=WorkspacesPage ssr=SsrMode::Async />
+                    <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/organizations") view=AdminOrganizationsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/mail") view=AdminMailPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>
     }
+}
+
+/// Takes over the server-rendered page in the browser.
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    // A server function redirects after it changed the session or created
+    // something new: load that page afresh rather than routing client-side, so
+    // nothing of the previous state (or the previous user) stays on screen.
+    // The hook can be set once; setting it before the router mounts wins.
+    let _ =
+        leptos::server_fn::redirect::set_redirect_hook(|location: &str| browser::go_to(location));
+    leptos::mount::hydrate_body(App);
 }
 
 /// Effects only run in the browser, after hydration: the body's

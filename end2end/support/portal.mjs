@@ -46,14 +46,15 @@ export async function startPortal() {
   let exited = null;
   child.on('exit', (code, signal) => { exited = { code, signal }; });
 
-  const url = `http://127.0.0.1:${port}`;
+  // The public URL: the portal redirects pages requested under other names.
+  const url = `http://localhost:${port}`;
   const logs = () => readFileSync(stderrPath, 'utf8');
   // cargo leptos does not wait for readiness, and neither does spawn: poll.
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (exited) throw new Error(`portal exited early (${JSON.stringify(exited)}):\n${logs()}`);
     try {
-      const r = await fetch(`${url}/readyz`);
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
       if (r.ok) break;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) throw new Error(`portal not ready within 60 s:\n${logs()}`);
@@ -63,6 +64,8 @@ export async function startPortal() {
   return {
     url,
     stdout: () => readFileSync(stdoutPath, 'utf8'),
+    // The one-time first-operator link the portal printed at start.
+    setupLink: () => readFileSync(stdoutPath, 'utf8').split('\n').map((l) => l.trim()).find((l) => l.includes('/setup?token=')),
     logs,
     async stop() {
       if (exited) return;

@@ -43,7 +43,7 @@ test('home page hydrates and re-checks status through a server function', async 
   assert.deepEqual(page.problems, []);
 });
 
-test('mobile menu opens and navigates without a full page load', async () => {
+test('mobile menu opens and navigates without a full page load; signed-out visitors are sent to sign in', async () => {
   const page = await newPage(browser, { viewport: { width: 390, height: 800 } });
   await page.goto(portal.url);
   await hydrated(page);
@@ -56,11 +56,11 @@ test('mobile menu opens and navigates without a full page load', async () => {
   // A marker on window survives client-side navigation, not a reload.
   await page.evaluate(() => { window.__sameDocument = true; });
   await page.locator('#mobile-nav').getByRole('link', { name: 'Projects' }).click();
-  await page.waitForURL(`${portal.url}/projects`);
-  await page.getByRole('heading', { level: 1, name: 'Projects' }).waitFor();
+  await page.waitForURL(`${portal.url}/sign-in?next=/projects`);
+  await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
   assert.equal(await page.evaluate(() => window.__sameDocument), true);
   assert.equal(await page.locator('#mobile-nav').count(), 0, 'menu closes after navigating');
-  assert.equal(await page.title(), 'Projects · Loopback');
+  assert.equal(await page.title(), 'Sign in · Loopback');
   assert.deepEqual(page.problems, []);
 });
 

@@ -1,48 +1,77 @@
 //! Loopback's domain, server-side only.
 //!
 //! UI code and HTTP handlers stay thin: they authenticate, call one function
-//! here, and map the result. Everything that touches the database lives here.
+//! here, and map the result. Everything that touches the database lives here,
+//! and every function acting for a caller asks [`authz::authorize`] first.
 
+pub mod audit;
+pub mod authz;
 pub mod crypto;
 pub mod db;
-pub mod id;
+pub mod error;
+pub mod identity;
+pub mod mail;
 pub mod setup;
+pub mod tenancy;
+pub mod workspaces;
 
 use std::sync::Arc;
 
 use sqlx::PgPool;
 use time::OffsetDateTime;
+use url::Url;
+use webauthn_rs::Webauthn;
 
 pub use crypto::SecretBox;
+pub use error::{Error, Result};
 
-/// Everything a request or a background job needs to reach the domain: the
-/// database and the key that seals secrets at rest. Cheap to clone.
+/// Everything a request or a background job needs to reach the domain. Cheap
+/// to clone.
 #[derive(Clone)]
 pub struct Platform {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     db: PgPool,
-    secrets: Arc<SecretBox>,
+    secrets: SecretBox,
+    public_url: Url,
+    webauthn: Webauthn,
     started_at: OffsetDateTime,
 }
 
 impl Platform {
-    pub fn new(db: PgPool, secrets: SecretBox) -> Self {
-        Self {
-            db,
-            secrets: Arc::new(secrets),
-            started_at: OffsetDateTime::now_utc(),
-        }
+    pub fn new(db: PgPool, secrets: SecretBox, public_url: Url) -> Result<Self> {
+        let webauthn = identity::passkeys::relying_party(&public_url)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                secrets,
+                public_url,
+                webauthn,
+                started_at: OffsetDateTime::now_utc(),
+            }),
+        })
     }
 
     pub fn db(&self) -> &PgPool {
-        &self.db
+        &self.inner.db
     }
 
     pub fn secrets(&self) -> &SecretBox {
-        &self.secrets
+        &self.inner.secrets
+    }
+
+    pub fn public_url(&self) -> &Url {
+        &self.inner.public_url
+    }
+
+    pub fn webauthn(&self) -> &Webauthn {
+        &self.inner.webauthn
     }
 
     pub fn started_at(&self) -> OffsetDateTime {
-        self.started_at
+        self.inner.started_at
     }
 }
 
@@ -50,7 +79,8 @@ impl std::fmt::Debug for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the key material.
         f.debug_struct("Platform")
-            .field("started_at", &self.started_at)
+            .field("public_url", &self.inner.public_url.as_str())
+            .field("started_at", &self.inner.started_at)
             .finish_non_exhaustive()
     }
 }

@@ -1,7 +1,11 @@
 //! Wire types shared by the portal, the host agent and the browser.
 //!
-//! Everything here compiles to wasm32 as well as to the host, so it depends on
-//! nothing but `serde`.
+//! Everything here compiles to wasm32 as well as to the host. The `server`
+//! feature adds what only the portal needs (database encoding, id generation).
+
+pub mod ids;
+pub mod names;
+pub mod views;
 
 use serde::{Deserialize, Serialize};
 

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use sqlx::postgres::PgConnectOptions;
 use url::Url;
 
@@ -28,6 +28,9 @@ pub enum LogFormat {
                   Log filter: LOOPBACK_LOG, e.g. LOOPBACK_LOG=debug or LOOPBACK_LOG=info,sqlx=debug."
 )]
 pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address and port to listen on.
     #[arg(long, env = "LOOPBACK_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: String,
@@ -53,9 +56,26 @@ pub struct Config {
     pub secret_key_file: Option<PathBuf>,
 
     /// URL users reach the portal at, used in links the portal prints or
-    /// sends. Default: http://<listen address>.
+    /// sends, for passkeys and to refuse cross-site requests; pages requested
+    /// under another host name are redirected there. Default:
+    /// http://localhost:<port> for loopback and unspecified listen addresses,
+    /// else http://<listen address>.
     #[arg(long, env = "LOOPBACK_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// SMTP server for outgoing mail, e.g. smtp://user:password@mail.example.com:587
+    /// (STARTTLS) or smtps://… (TLS). Unset: mail stays in the outbox, readable
+    /// by operators at /admin/mail.
+    #[arg(long, env = "LOOPBACK_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of outgoing mail.
+    #[arg(
+        long,
+        env = "LOOPBACK_MAIL_FROM",
+        default_value = "Loopback <loopback@localhost>"
+    )]
+    pub mail_from: String,
 
     /// Log output format.
     #[arg(long, env = "LOOPBACK_LOG_FORMAT", value_enum, default_value = "human")]
@@ -75,6 +95,14 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
 }
 
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the portal (the default).
+    Serve,
+    /// Print every server function and REST route as JSON, then exit.
+    Routes,
+}
+
 /// Configuration after validation: every value parsed, nothing left to fail.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -84,6 +112,8 @@ pub struct Settings {
     pub postgres_bin_dir: Option<PathBuf>,
     pub secret_key_file: PathBuf,
     pub public_url: Url,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
     pub site_root: PathBuf,
     pub db_max_connections: u32,
     pub shutdown_grace: std::time::Duration,
@@ -132,6 +162,8 @@ impl Config {
             postgres_bin_dir: self.postgres_bin_dir.map(|p| absolute(&p)),
             secret_key_file,
             public_url,
+            smtp_url: self.smtp_url.filter(|u| !u.trim().is_empty()),
+            mail_from: self.mail_from,
             site_root: self.site_root,
             db_max_connections: self.db_max_connections.max(1),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_seconds),
@@ -140,8 +172,9 @@ impl Config {
 }
 
 fn default_public_url(listen: SocketAddr) -> Url {
-    let host = if listen.ip().is_unspecified() {
-        "127.0.0.1".to_string()
+    // Passkeys need a host name; browsers treat localhost as secure.
+    let host = if listen.ip().is_unspecified() || listen.ip().is_loopback() {
+        "localhost".to_string()
     } else if listen.is_ipv6() {
         format!("[{}]", listen.ip())
     } else {
@@ -173,9 +206,11 @@ mod tests {
     #[test]
     fn public_url_defaults_to_the_listen_address() {
         let s = config(&["--listen", "0.0.0.0:8080"]).validate().unwrap();
-        assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(s.public_url.as_str(), "http://localhost:8080/");
         let s = config(&["--listen", "[::1]:3000"]).validate().unwrap();
-        assert_eq!(s.public_url.as_str(), "http://[::1]:3000/");
+        assert_eq!(s.public_url.as_str(), "http://localhost:3000/");
+        let s = config(&["--listen", "192.0.2.7:80"]).validate().unwrap();
+        assert_eq!(s.public_url.as_str(), "http://192.0.2.7/");
     }
 
     #[test]

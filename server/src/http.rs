@@ -1,5 +1,6 @@
-//! The HTTP surface: health probes, the Leptos app with its server functions,
-//! and static assets.
+//! The HTTP surface: health probes, the REST API, the Leptos app with its
+//! server functions, and static assets; behind the session layer and the
+//! cross-site guard.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use app::{App, shell};
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use leptos::prelude::*;
@@ -14,7 +16,11 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use platform::Platform;
 use platform::db::Readiness;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Settings;
 
@@ -30,8 +36,15 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-pub fn router(settings: &Settings, platform: Platform) -> Router {
+/// How long a session lasts without requests; the absolute limit is checked
+/// by the app (`app::server::ABSOLUTE_LIFETIME_SECS`).
+const SESSION_IDLE: time::Duration = time::Duration::hours(12);
+
+pub fn router(settings: &Settings, platform: Platform, shutdown: CancellationToken) -> Router {
     let leptos = leptos_options(settings);
+    let guard = crate::guard::Guard::new(&settings.public_url);
+    let sessions = sessions(platform.db().clone(), &settings.public_url, shutdown);
+    let api = crate::api::router(platform.clone());
     let state = AppState {
         leptos: leptos.clone(),
         platform: platform.clone(),
@@ -41,6 +54,7 @@ pub fn router(settings: &Settings, platform: Platform) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .nest_service("/api/v1", api)
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(leptos.clone())
         })
@@ -48,8 +62,37 @@ pub fn router(settings: &Settings, platform: Platform) -> Router {
             AppState,
             _,
         >(context, shell))
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(guard, crate::guard::check))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Browser sessions in PostgreSQL: HttpOnly, SameSite=Lax, Secure on https,
+/// ending after 12 idle hours. Expired rows are swept hourly.
+fn sessions(
+    db: sqlx::PgPool,
+    public_url: &url::Url,
+    shutdown: CancellationToken,
+) -> SessionManagerLayer<PostgresStore> {
+    let store = PostgresStore::new(db);
+    let sweeper = store.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            result = sweeper.continuously_delete_expired(std::time::Duration::from_secs(3600)) => {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "expired session sweeping stopped");
+                }
+            }
+        }
+    });
+    SessionManagerLayer::new(store)
+        .with_name("loopback_session")
+        .with_secure(public_url.scheme() == "https")
+        .with_same_site(SameSite::Lax)
+        .with_http_only(true)
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE))
 }
 
 fn leptos_options(settings: &Settings) -> LeptosOptions {

@@ -2,7 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod api;
 mod config;
+mod guard;
 mod http;
 mod local_postgres;
 mod shutdown;
@@ -11,6 +13,9 @@ mod telemetry;
 
 fn main() -> ExitCode {
     let config = config::Config::parse();
+    if let Some(config::Command::Routes) = config.command {
+        return print_routes();
+    }
     telemetry::init(config.log_format);
     let outcome = config.validate().and_then(|settings| {
         tokio::runtime::Builder::new_multi_thread()
@@ -27,4 +32,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Every route the portal answers that takes input: server functions and
+/// REST operations. The authorization tests enumerate this list.
+fn print_routes() -> ExitCode {
+    let server_functions: Vec<serde_json::Value> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, method)| serde_json::json!({ "method": method.as_str(), "path": path }))
+        .collect();
+    let openapi = api::openapi();
+    let rest: Vec<serde_json::Value> = openapi
+        .paths
+        .paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let methods = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ];
+            methods
+                .into_iter()
+                .filter(|(_, present)| *present)
+                .map(|(method, _)| serde_json::json!({ "method": method, "path": format!("/api/v1{path}") }))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let listing = serde_json::json!({ "server_functions": server_functions, "rest": rest });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&listing).unwrap_or_default()
+    );
+    ExitCode::SUCCESS
 }

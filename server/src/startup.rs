@@ -48,6 +48,12 @@ pub enum StartupError {
     CreateDatabase(sqlx::Error),
     #[error("{0}")]
     Migrate(DbError),
+    #[error(
+        "{0}; set --public-url to the address users open, with a host name (for example http://localhost:3000)"
+    )]
+    BadPublicUrlFor(String),
+    #[error("{0}")]
+    Mail(String),
     #[error("cannot record the operator setup link: {0}")]
     SetupLink(String),
     #[error("the server stopped with an error: {0}")]
@@ -104,20 +110,35 @@ async fn serve(
     platform::db::migrate(&pool)
         .await
         .map_err(StartupError::Migrate)?;
-    let platform = Platform::new(pool.clone(), secrets);
+    let platform = Platform::new(pool.clone(), secrets, settings.public_url.clone())
+        .map_err(|e| StartupError::BadPublicUrlFor(e.to_string()))?;
 
     announce(settings, &platform).await?;
 
     let shutdown = CancellationToken::new();
-    let router = crate::http::router(settings, platform);
+    if let Some(smtp) = &settings.smtp_url {
+        let mailer = platform::mail::Mailer::new(smtp, &settings.mail_from)
+            .map_err(|e| StartupError::Mail(e.to_string()))?;
+        tokio::spawn(platform::mail::run_delivery(
+            pool.clone(),
+            mailer,
+            shutdown.clone(),
+        ));
+    } else {
+        tracing::info!("no --smtp-url: mail stays in the outbox; operators read it at /admin/mail");
+    }
+    let router = crate::http::router(settings, platform, shutdown.clone());
     let signal_token = shutdown.clone();
-    let server = axum::serve(listener, router.into_make_service())
-        .with_graceful_shutdown(async move {
-            crate::shutdown::signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            signal_token.cancel();
-        })
-        .into_future();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        crate::shutdown::signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        signal_token.cancel();
+    })
+    .into_future();
     let grace = settings.shutdown_grace;
     tokio::select! {
         served = server => served.map_err(StartupError::Serve)?,

@@ -51,7 +51,7 @@ async fn serves_pages_health_and_readiness() {
     // The first start prints a one-time setup link and keeps it in a 0600 file.
     let stdout = portal.stdout();
     assert!(
-        stdout.contains(&format!("Loopback is running at http://{}", portal.addr)),
+        stdout.contains(&format!("Loopback is running at {}", portal.url(""))),
         "{stdout}"
     );
     let link_line = stdout

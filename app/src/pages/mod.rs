@@ -1,11 +1,19 @@
+mod account;
+mod admin;
+mod auth;
 mod home;
+mod invitations;
 mod not_found;
-mod sections;
-mod setup;
-mod sign_in;
+pub(crate) mod orgs;
+mod projects;
 
+pub use account::{AccountPage, ApiKeysPage, SecurityPage};
+pub use admin::{AdminAuditPage, AdminMailPage, AdminOrganizationsPage, AdminPage};
+pub use auth::{ForgotPasswordPage, ResetPasswordPage, SetupPage, SignInPage, SignUpPage};
 pub use home::HomePage;
+pub use invitations::InvitationPage;
 pub use not_found::NotFound;
-pub use sections::{AdminPage, OrganizationsPage, ProjectsPage, WorkspacesPage};
-pub use setup::SetupPage;
-pub use sign_in::SignInPage;
+pub use orgs::{
+    AuditPage, MembersPage, OrgSettingsPage, OrganizationPage, OrganizationsPage, RolesPage,
+};
+pub use projects::{ProjectPage, ProjectsPage, WorkspacesPage};

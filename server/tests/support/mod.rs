@@ -116,8 +116,10 @@ impl Launch {
 }
 
 impl Portal {
+    /// The portal's public URL: `localhost`, as the portal redirects pages
+    /// requested under another name there.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("http://localhost:{}{path}", self.addr.port())
     }
 
     /// Waits until /readyz answers 200, or panics with the server's log.

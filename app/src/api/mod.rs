@@ -1,0 +1,8 @@
+//! Server functions: thin wrappers that authenticate the caller, call one
+//! platform function, and return its result. Authorization happens inside
+//! the platform function.
+
+pub mod account;
+pub mod admin;
+pub mod auth;
+pub mod tenancy;

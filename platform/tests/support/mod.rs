@@ -1,0 +1,55 @@
+#![allow(dead_code)]
+
+use platform::authz::{Actor, RequestMeta};
+use platform::identity::{self, Account, SignUp};
+use sqlx::PgPool;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub fn meta() -> RequestMeta {
+    RequestMeta {
+        ip: Some("192.0.2.10".parse().unwrap()),
+        user_agent: Some("tests".into()),
+    }
+}
+
+pub async fn account(db: &PgPool, email: &str) -> Account {
+    identity::sign_up(
+        db,
+        SignUp {
+            email: email.into(),
+            display_name: email.split('@').next().unwrap().into(),
+            password: PASSWORD.into(),
+        },
+        &meta(),
+    )
+    .await
+    .expect("sign up")
+}
+
+pub async fn actor(db: &PgPool, email: &str) -> Actor {
+    account(db, email).await.actor(meta())
+}
+
+pub async fn operator(db: &PgPool) -> Actor {
+    let a = account(db, "operator@example.com").await;
+    sqlx::query("UPDATE accounts SET is_operator = true WHERE id = $1")
+        .bind(a.id)
+        .execute(db)
+        .await
+        .unwrap();
+    let mut actor = a.actor(meta());
+    actor.is_operator = true;
+    actor
+}
+
+pub async fn audit_actions(db: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT action FROM audit_log ORDER BY occurred_at, id")
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
+
+pub fn public_url() -> url::Url {
+    url::Url::parse("http://localhost:3000").unwrap()
+}
