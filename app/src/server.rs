@@ -14,8 +14,6 @@ use tower_sessions::Session;
 
 use crate::error::AppError;
 
-/// A session older than this is signed out, however active it was.
-pub const ABSOLUTE_LIFETIME_SECS: i64 = 7 * 24 * 3600;
 /// Time allowed between the password and the second factor.
 const SECOND_FACTOR_WINDOW_SECS: i64 = 10 * 60;
 
@@ -92,7 +90,9 @@ impl Ctx {
         let Some(signed_in) = self.get::<SignedIn>(SIGNED_IN).await? else {
             return Ok(None);
         };
-        if now() - signed_in.at > ABSOLUTE_LIFETIME_SECS {
+        let lifetime =
+            i64::try_from(self.platform.sessions().lifetime.as_secs()).unwrap_or(i64::MAX);
+        if now() - signed_in.at > lifetime {
             self.sign_out().await?;
             return Ok(None);
         }

@@ -161,3 +161,40 @@ test('a passkey registers and then signs in as the second factor', () => recordi
   await page.getByText(/last used/).waitFor();
   assert.deepEqual(page.problems, []);
 }));
+
+test('a forgotten password is reset through the mailed one-time link', () => recordingFailures(browser, async () => {
+  const dave = await newPage(browser);
+  await signUp(dave, portal.url, { email: 'dave@example.com', name: 'Dave' });
+  await signOut(dave);
+  await dave.getByRole('link', { name: 'Forgot your password?' }).click();
+  await dave.getByLabel('Email').fill('dave@example.com');
+  await dave.getByRole('button', { name: 'Send reset link' }).click();
+  await dave.getByText('a link to choose a new password is on its way').waitFor();
+
+  // Without SMTP the mail waits in the outbox, where the operator (made by
+  // the first test) reads it.
+  const operator = await newPage(browser);
+  await signInWithPassword(operator, portal.url, 'operator@example.com');
+  await operator.getByRole('heading', { name: 'Welcome, Olivia Operator' }).waitFor();
+  await operator.goto(`${portal.url}/admin/mail`);
+  const body = await operator.getByTestId('mail').filter({ hasText: 'dave@example.com' }).getByTestId('mail-body').textContent();
+  const link = body.split(/\s+/).find((word) => word.includes('/reset-password?token='));
+  assert.ok(link, body);
+
+  await dave.goto(link);
+  await dave.getByLabel('New password').fill('a completely new passphrase');
+  await dave.getByRole('button', { name: 'Set password' }).click();
+  await dave.getByText('Your password was changed').waitFor();
+
+  // The link works once; the old password no longer does.
+  await dave.goto(link);
+  await dave.getByLabel('New password').fill('yet another passphrase here');
+  await dave.getByRole('button', { name: 'Set password' }).click();
+  await dave.getByText('this reset link was already used').waitFor();
+  await signInWithPassword(dave, portal.url, 'dave@example.com');
+  await dave.getByText('the email address or password is not right').waitFor();
+  await dave.getByLabel('Password').fill('a completely new passphrase');
+  await dave.getByRole('button', { name: 'Sign in' }).click();
+  await dave.getByRole('heading', { name: 'Welcome, Dave' }).waitFor();
+  for (const page of [dave, operator]) assert.deepEqual(page.problems, []);
+}));

@@ -37,11 +37,17 @@ struct Inner {
     secrets: SecretBox,
     public_url: Url,
     webauthn: Webauthn,
+    sessions: identity::SessionPolicy,
     started_at: OffsetDateTime,
 }
 
 impl Platform {
-    pub fn new(db: PgPool, secrets: SecretBox, public_url: Url) -> Result<Self> {
+    pub fn new(
+        db: PgPool,
+        secrets: SecretBox,
+        public_url: Url,
+        sessions: identity::SessionPolicy,
+    ) -> Result<Self> {
         let webauthn = identity::passkeys::relying_party(&public_url)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -49,9 +55,14 @@ impl Platform {
                 secrets,
                 public_url,
                 webauthn,
+                sessions,
                 started_at: OffsetDateTime::now_utc(),
             }),
         })
+    }
+
+    pub fn sessions(&self) -> identity::SessionPolicy {
+        self.inner.sessions
     }
 
     pub fn db(&self) -> &PgPool {

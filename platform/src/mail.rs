@@ -58,7 +58,9 @@ pub async fn list(db: &PgPool, actor: &Actor, page: PageRequest) -> Result<Page<
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailConfigError {
-    #[error("--smtp-url is not usable ({0}); expected smtp://user:password@host:587 or smtps://…")]
+    #[error(
+        "--smtp-url is not usable ({0}); expected smtps://user:password@host, smtp://user:password@host:587?tls=required or smtp://host:25"
+    )]
     Url(String),
     #[error("--mail-from {0:?} is not an address such as \"Loopback <portal@example.com>\"")]
     From(String),

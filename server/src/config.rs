@@ -63,9 +63,10 @@ pub struct Config {
     #[arg(long, env = "LOOPBACK_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// SMTP server for outgoing mail, e.g. smtp://user:password@mail.example.com:587
-    /// (STARTTLS) or smtps://… (TLS). Unset: mail stays in the outbox, readable
-    /// by operators at /admin/mail.
+    /// SMTP server for outgoing mail: smtps://user:password@mail.example.com
+    /// (TLS), smtp://…:587?tls=required (STARTTLS), or smtp://host:25 (plain,
+    /// for a local relay). Unset: mail stays in the outbox, readable by
+    /// operators at /admin/mail.
     #[arg(long, env = "LOOPBACK_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
 
@@ -76,6 +77,15 @@ pub struct Config {
         default_value = "Loopback <loopback@localhost>"
     )]
     pub mail_from: String,
+
+    /// Seconds without a request after which a browser session ends.
+    #[arg(long, env = "LOOPBACK_SESSION_IDLE_SECS", default_value_t = 12 * 3600)]
+    pub session_idle_secs: u64,
+
+    /// Seconds after sign-in after which a browser session ends, however
+    /// active.
+    #[arg(long, env = "LOOPBACK_SESSION_LIFETIME_SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_lifetime_secs: u64,
 
     /// Log output format.
     #[arg(long, env = "LOOPBACK_LOG_FORMAT", value_enum, default_value = "human")]
@@ -114,6 +124,7 @@ pub struct Settings {
     pub public_url: Url,
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    pub sessions: platform::identity::SessionPolicy,
     pub site_root: PathBuf,
     pub db_max_connections: u32,
     pub shutdown_grace: std::time::Duration,
@@ -164,6 +175,10 @@ impl Config {
             public_url,
             smtp_url: self.smtp_url.filter(|u| !u.trim().is_empty()),
             mail_from: self.mail_from,
+            sessions: platform::identity::SessionPolicy {
+                idle: std::time::Duration::from_secs(self.session_idle_secs.max(1)),
+                lifetime: std::time::Duration::from_secs(self.session_lifetime_secs.max(1)),
+            },
             site_root: self.site_root,
             db_max_connections: self.db_max_connections.max(1),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_seconds),

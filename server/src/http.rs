@@ -36,14 +36,15 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// How long a session lasts without requests; the absolute limit is checked
-/// by the app (`app::server::ABSOLUTE_LIFETIME_SECS`).
-const SESSION_IDLE: time::Duration = time::Duration::hours(12);
-
 pub fn router(settings: &Settings, platform: Platform, shutdown: CancellationToken) -> Router {
     let leptos = leptos_options(settings);
     let guard = crate::guard::Guard::new(&settings.public_url);
-    let sessions = sessions(platform.db().clone(), &settings.public_url, shutdown);
+    let sessions = sessions(
+        platform.db().clone(),
+        &settings.public_url,
+        settings.sessions.idle,
+        shutdown,
+    );
     let api = crate::api::router(platform.clone());
     let state = AppState {
         leptos: leptos.clone(),
@@ -69,10 +70,12 @@ pub fn router(settings: &Settings, platform: Platform, shutdown: CancellationTok
 }
 
 /// Browser sessions in PostgreSQL: HttpOnly, SameSite=Lax, Secure on https,
-/// ending after 12 idle hours. Expired rows are swept hourly.
+/// ending after `idle` without requests (the absolute lifetime is checked by
+/// the app). Expired rows are swept hourly.
 fn sessions(
     db: sqlx::PgPool,
     public_url: &url::Url,
+    idle: std::time::Duration,
     shutdown: CancellationToken,
 ) -> SessionManagerLayer<PostgresStore> {
     let store = PostgresStore::new(db);
@@ -92,7 +95,9 @@ fn sessions(
         .with_secure(public_url.scheme() == "https")
         .with_same_site(SameSite::Lax)
         .with_http_only(true)
-        .with_expiry(Expiry::OnInactivity(SESSION_IDLE))
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            i64::try_from(idle.as_secs()).unwrap_or(i64::MAX),
+        )))
 }
 
 fn leptos_options(settings: &Settings) -> LeptosOptions {

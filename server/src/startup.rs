@@ -110,8 +110,13 @@ async fn serve(
     platform::db::migrate(&pool)
         .await
         .map_err(StartupError::Migrate)?;
-    let platform = Platform::new(pool.clone(), secrets, settings.public_url.clone())
-        .map_err(|e| StartupError::BadPublicUrlFor(e.to_string()))?;
+    let platform = Platform::new(
+        pool.clone(),
+        secrets,
+        settings.public_url.clone(),
+        settings.sessions,
+    )
+    .map_err(|e| StartupError::BadPublicUrlFor(e.to_string()))?;
 
     announce(settings, &platform).await?;
 

@@ -20,6 +20,24 @@ use crate::crypto::{new_token, token_digest};
 use crate::error::{Error, Result};
 use crate::mail;
 
+/// How long browser sessions last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// Without requests.
+    pub idle: std::time::Duration,
+    /// After signing in, however active.
+    pub lifetime: std::time::Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle: std::time::Duration::from_secs(12 * 3600),
+            lifetime: std::time::Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
 /// How long a password reset link works.
 pub const RESET_LINK_TTL: Duration = Duration::hours(1);
 

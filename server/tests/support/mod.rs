@@ -205,3 +205,85 @@ pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, 
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The `loopback_session=…` pair from a response's cookies, if it set one.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("loopback_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+}
+
+/// Calls a server function like the browser's fetch does.
+pub async fn server_fn(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    cookie: Option<&str>,
+    args: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = client
+        .post(format!("{base}/api/{name}"))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(args);
+    if let Some(c) = cookie {
+        request = request.header(reqwest::header::COOKIE, c);
+    }
+    request.send().await.expect("server function call")
+}
+
+/// Signs in with the test password; returns the session cookie.
+pub async fn sign_in(client: &reqwest::Client, base: &str, email: &str) -> String {
+    let response = server_fn(
+        client,
+        base,
+        "sign_in",
+        None,
+        &[("email", email), ("password", PASSWORD), ("next", "/")],
+    )
+    .await;
+    assert!(
+        response.status().is_success(),
+        "sign in {email}: {}",
+        response.status()
+    );
+    session_cookie(&response).expect("session cookie")
+}
+
+/// Signs up through the portal; returns the session cookie.
+pub async fn sign_up(client: &reqwest::Client, base: &str, email: &str) -> String {
+    let response = server_fn(
+        client,
+        base,
+        "sign_up",
+        None,
+        &[
+            ("email", email),
+            ("display_name", email),
+            ("password", PASSWORD),
+            ("next", "/"),
+        ],
+    )
+    .await;
+    assert!(
+        response.status().is_success(),
+        "sign up {email}: {}",
+        response.status()
+    );
+    session_cookie(&response).expect("session cookie")
+}
+
+/// The signed-in account's email, or None.
+pub async fn who(client: &reqwest::Client, base: &str, cookie: &str) -> Option<String> {
+    let body: serde_json::Value = server_fn(client, base, "current_account", Some(cookie), &[])
+        .await
+        .json()
+        .await
+        .expect("json");
+    body["account"]["email"].as_str().map(str::to_string)
+}

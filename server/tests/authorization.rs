@@ -1,0 +1,985 @@
+//! The authorization matrix: every server function and every REST route,
+//! enumerated from the binary itself (`loopback routes`), is called by an
+//! account of another organization, by a viewer of the victim organization,
+//! and without credentials. Refusals must reveal nothing about the victim,
+//! and nothing of the victim's may change. A route missing from the table
+//! below fails the test, so new routes cannot be forgotten.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use platform::authz::{BuiltinRole, Permission, RequestMeta};
+use platform::identity::{self, SignUp, api_keys};
+use platform::tenancy::members::{self, RoleSpec};
+use platform::tenancy::{organizations, projects, roles};
+use protocol::views::{Verification, WorkspaceKind};
+use serde_json::Value;
+use sqlx::PgPool;
+use support::{Launch, PASSWORD, fresh_database, run_to_exit, sign_in};
+
+/// Strings that belong to the victim and must never appear in a refusal.
+const SECRETS: [&str; 5] = [
+    "Acme Victim Corp",
+    "Victim Project",
+    "victim-ws",
+    "Victim Role",
+    "invitee@victim.example",
+];
+
+struct Victim {
+    org: String,
+    project: String,
+    workspace: String,
+    role: String,
+    invitation: String,
+    alice: String,
+    alice_owner_binding: String,
+    alice_key_id: String,
+    alice_key: String,
+}
+
+async fn account(db: &PgPool, email: &str) -> platform::authz::Actor {
+    identity::sign_up(
+        db,
+        SignUp {
+            email: email.into(),
+            display_name: email.into(),
+            password: PASSWORD.into(),
+        },
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap()
+    .actor(RequestMeta::default())
+}
+
+async fn fixture(db: &PgPool, public_url: &url::Url) -> Victim {
+    let alice = account(db, "alice@victim.example").await;
+    let vic = account(db, "vic@victim.example").await;
+    let mallory = account(db, "mallory@elsewhere.example").await;
+    let op = account(db, "op@loopback.example").await;
+    sqlx::query("UPDATE accounts SET is_operator = true WHERE email = 'op@loopback.example'")
+        .execute(db)
+        .await
+        .unwrap();
+    let op = identity::find(db, op.account_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .actor(RequestMeta::default());
+
+    let org = organizations::create(db, &alice, "Acme Victim Corp")
+        .await
+        .unwrap();
+    organizations::set_verification(db, &op, org.id, Verification::Verified, "")
+        .await
+        .unwrap();
+    let project = projects::create(db, &alice, org.id, "Victim Project")
+        .await
+        .unwrap();
+    let workspace = platform::workspaces::create(
+        db,
+        &alice,
+        project.id,
+        "victim-ws",
+        WorkspaceKind::Kubernetes,
+    )
+    .await
+    .unwrap();
+    let role = roles::create(db, &alice, org.id, "Victim Role", "", &["dns.read".into()])
+        .await
+        .unwrap();
+    let vic_invite = members::invite(
+        db,
+        &alice,
+        public_url,
+        org.id,
+        "vic@victim.example",
+        RoleSpec::Builtin(BuiltinRole::Viewer),
+    )
+    .await
+    .unwrap();
+    members::respond(db, &vic, vic_invite.id, true)
+        .await
+        .unwrap();
+    let invitation = members::invite(
+        db,
+        &alice,
+        public_url,
+        org.id,
+        "invitee@victim.example",
+        RoleSpec::Builtin(BuiltinRole::Member),
+    )
+    .await
+    .unwrap();
+    let key = api_keys::create(db, &alice, "victim key", None)
+        .await
+        .unwrap();
+    let alice_owner_binding = members::list(db, &alice, org.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.account_id == alice.account_id)
+        .unwrap()
+        .bindings[0]
+        .id;
+
+    // Mallory runs her own, verified organization.
+    let theirs = organizations::create(db, &mallory, "Mallory Org")
+        .await
+        .unwrap();
+    organizations::set_verification(db, &op, theirs.id, Verification::Verified, "")
+        .await
+        .unwrap();
+
+    Victim {
+        org: org.id.to_string(),
+        project: project.id.to_string(),
+        workspace: workspace.id.to_string(),
+        role: role.id.to_string(),
+        invitation: invitation.id.to_string(),
+        alice: alice.account_id.to_string(),
+        alice_owner_binding: alice_owner_binding.to_string(),
+        alice_key_id: key.key.id.to_string(),
+        alice_key: key.secret,
+    }
+}
+
+/// What a route does, and so what each caller must get.
+#[derive(Debug, Clone)]
+enum Kind {
+    /// Public by design; the reason is the documentation.
+    Public(&'static str),
+    /// Acts on the victim's tenant resources and needs this permission key.
+    Tenant(&'static str),
+    /// Acts on the caller's own account but names a victim's object by id:
+    /// must answer not found.
+    OwnWithVictimId,
+    /// Lists or changes only the caller's own things; must show nothing of
+    /// the victim's.
+    Own,
+    /// The operator console.
+    Operator,
+}
+
+struct Probe {
+    kind: Kind,
+    /// Form fields (server functions) or JSON body (REST).
+    args: Vec<(&'static str, String)>,
+    /// REST: the path with ids filled in.
+    path: Option<String>,
+}
+
+fn probe(kind: Kind, args: &[(&'static str, &str)]) -> Probe {
+    Probe {
+        kind,
+        args: args.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        path: None,
+    }
+}
+
+fn server_function_probes(v: &Victim) -> BTreeMap<&'static str, Probe> {
+    use Kind::*;
+    let random = uuid::Uuid::now_v7().to_string();
+    let o = v.org.as_str();
+    let p = v.project.as_str();
+    BTreeMap::from([
+        (
+            "current_account",
+            probe(Public("answers who the caller is, or nobody"), &[]),
+        ),
+        ("sign_up", probe(Public("creates an account"), &[])),
+        ("sign_in", probe(Public("checks a password"), &[])),
+        (
+            "sign_in_code",
+            probe(Public("second step of signing in; needs the first"), &[]),
+        ),
+        (
+            "passkey_sign_in_start",
+            probe(Public("second step of signing in; needs the first"), &[]),
+        ),
+        (
+            "passkey_sign_in_finish",
+            probe(Public("second step of signing in; needs the first"), &[]),
+        ),
+        (
+            "sign_out",
+            probe(Public("ends the caller's own session"), &[]),
+        ),
+        (
+            "request_password_reset",
+            probe(Public("mails a link to the address's owner only"), &[]),
+        ),
+        (
+            "reset_password",
+            probe(Public("needs the mailed token"), &[]),
+        ),
+        (
+            "check_setup_link",
+            probe(Public("needs the printed setup token"), &[]),
+        ),
+        (
+            "create_operator",
+            probe(Public("needs the printed setup token"), &[]),
+        ),
+        (
+            "portal_status",
+            probe(Public("the portal's own health"), &[]),
+        ),
+        (
+            "permission_catalogue",
+            probe(
+                Public("reference data: permission keys and built-in roles"),
+                &[],
+            ),
+        ),
+        (
+            "change_password",
+            probe(
+                Own,
+                &[
+                    ("current_password", "wrong wrong wrong"),
+                    ("new_password", "another long password"),
+                ],
+            ),
+        ),
+        (
+            "sign_out_everywhere",
+            probe(
+                Public("ends the caller's own sessions; probed last would sign the prober out"),
+                &[],
+            ),
+        ),
+        ("security_overview", probe(Own, &[])),
+        ("totp_begin", probe(Own, &[])),
+        ("totp_confirm", probe(Own, &[("code", "000000")])),
+        (
+            "totp_disable",
+            probe(Own, &[("current_password", "wrong wrong wrong")]),
+        ),
+        ("recovery_codes_regenerate", probe(Own, &[])),
+        ("passkey_register_start", probe(Own, &[])),
+        (
+            "passkey_register_finish",
+            probe(
+                Public("completes the caller's own registration from session state; JSON-only"),
+                &[],
+            ),
+        ),
+        (
+            "passkey_rename",
+            probe(OwnWithVictimId, &[("id", &random), ("name", "x")]),
+        ),
+        ("passkey_remove", probe(OwnWithVictimId, &[("id", &random)])),
+        ("api_keys_list", probe(Own, &[])),
+        (
+            "api_key_create",
+            probe(Own, &[("name", "prober"), ("expires_in_days", "")]),
+        ),
+        (
+            "api_key_revoke",
+            probe(OwnWithVictimId, &[("id", &v.alice_key_id)]),
+        ),
+        ("list_organizations", probe(Own, &[("page", "1")])),
+        ("create_organization", probe(Own, &[("name", "Prober Org")])),
+        ("list_my_projects", probe(Own, &[("page", "1")])),
+        ("list_my_workspaces", probe(Own, &[("page", "1")])),
+        ("my_invitations", probe(Own, &[])),
+        ("invitation_for_link", probe(Own, &[("token", "made-up")])),
+        (
+            "respond_invitation",
+            probe(
+                OwnWithVictimId,
+                &[("invitation", &v.invitation), ("accept", "true")],
+            ),
+        ),
+        (
+            "get_organization",
+            probe(Tenant("organization.read"), &[("org", o)]),
+        ),
+        (
+            "rename_organization",
+            probe(
+                Tenant("organization.update"),
+                &[("org", o), ("name", "Hacked")],
+            ),
+        ),
+        (
+            "list_projects",
+            probe(Tenant("organization.read"), &[("org", o), ("page", "1")]),
+        ),
+        (
+            "create_project",
+            probe(Tenant("project.create"), &[("org", o), ("name", "Planted")]),
+        ),
+        (
+            "get_project",
+            probe(Tenant("project.read"), &[("project", p)]),
+        ),
+        (
+            "rename_project",
+            probe(
+                Tenant("project.update"),
+                &[("project", p), ("name", "Hacked")],
+            ),
+        ),
+        (
+            "delete_project",
+            probe(Tenant("project.delete"), &[("project", p)]),
+        ),
+        (
+            "list_workspaces",
+            probe(Tenant("project.read"), &[("project", p)]),
+        ),
+        (
+            "create_workspace",
+            probe(
+                Tenant("workspace.create"),
+                &[("project", p), ("name", "planted"), ("kind", "baremetal")],
+            ),
+        ),
+        ("list_members", probe(Tenant("member.read"), &[("org", o)])),
+        (
+            "list_invitations",
+            probe(Tenant("member.read"), &[("org", o)]),
+        ),
+        (
+            "invite_member",
+            probe(
+                Tenant("member.invite"),
+                &[
+                    ("org", o),
+                    ("email", "planted@elsewhere.example"),
+                    ("role", "owner"),
+                ],
+            ),
+        ),
+        (
+            "revoke_invitation",
+            probe(
+                Tenant("member.invite"),
+                &[("org", o), ("invitation", &v.invitation)],
+            ),
+        ),
+        (
+            "remove_member",
+            probe(
+                Tenant("member.manage"),
+                &[("org", o), ("account", &v.alice)],
+            ),
+        ),
+        (
+            "bind_role",
+            probe(
+                Tenant("member.manage"),
+                &[
+                    ("org", o),
+                    ("account", &v.alice),
+                    ("scope", "organization"),
+                    ("role", "viewer"),
+                ],
+            ),
+        ),
+        (
+            "unbind_role",
+            probe(
+                Tenant("member.manage"),
+                &[("org", o), ("binding", &v.alice_owner_binding)],
+            ),
+        ),
+        ("list_roles", probe(Tenant("member.read"), &[("org", o)])),
+        (
+            "create_role",
+            probe(
+                Tenant("role.manage"),
+                &[
+                    ("org", o),
+                    ("name", "Planted"),
+                    ("description", ""),
+                    ("permissions", "project.read"),
+                ],
+            ),
+        ),
+        (
+            "update_role",
+            probe(
+                Tenant("role.manage"),
+                &[
+                    ("org", o),
+                    ("role", &v.role),
+                    ("name", "Hacked"),
+                    ("description", ""),
+                    ("permissions", "project.read"),
+                ],
+            ),
+        ),
+        (
+            "delete_role",
+            probe(Tenant("role.manage"), &[("org", o), ("role", &v.role)]),
+        ),
+        (
+            "audit_log",
+            probe(
+                Tenant("audit.read"),
+                &[
+                    ("org", o),
+                    ("action", ""),
+                    ("actor_email", ""),
+                    ("before", ""),
+                ],
+            ),
+        ),
+        (
+            "admin_organizations",
+            probe(
+                Operator,
+                &[("verification", ""), ("search", ""), ("page", "1")],
+            ),
+        ),
+        (
+            "admin_set_verification",
+            probe(
+                Operator,
+                &[("org", o), ("verification", "rejected"), ("note", "")],
+            ),
+        ),
+        (
+            "admin_set_state",
+            probe(
+                Operator,
+                &[("org", o), ("state", "suspended"), ("note", "")],
+            ),
+        ),
+        ("admin_mail", probe(Operator, &[("page", "1")])),
+        (
+            "admin_audit",
+            probe(
+                Operator,
+                &[("action", ""), ("actor_email", ""), ("before", "")],
+            ),
+        ),
+    ])
+}
+
+fn rest_probes(v: &Victim) -> BTreeMap<(String, String), Probe> {
+    use Kind::*;
+    let rest = |kind, method: &str, template: &str, path: String, body: &[(&'static str, &str)]| {
+        (
+            (method.to_string(), template.to_string()),
+            Probe {
+                kind,
+                args: body.iter().map(|(k, val)| (*k, val.to_string())).collect(),
+                path: Some(path),
+            },
+        )
+    };
+    let (o, p) = (&v.org, &v.project);
+    BTreeMap::from([
+        rest(
+            Own,
+            "GET",
+            "/api/v1/organizations",
+            "/api/v1/organizations".into(),
+            &[],
+        ),
+        rest(
+            Own,
+            "POST",
+            "/api/v1/organizations",
+            "/api/v1/organizations".into(),
+            &[("name", "Prober Org 2")],
+        ),
+        rest(
+            Tenant("organization.read"),
+            "GET",
+            "/api/v1/organizations/{org}",
+            format!("/api/v1/organizations/{o}"),
+            &[],
+        ),
+        rest(
+            Tenant("organization.update"),
+            "PATCH",
+            "/api/v1/organizations/{org}",
+            format!("/api/v1/organizations/{o}"),
+            &[("name", "Hacked")],
+        ),
+        rest(
+            Tenant("organization.read"),
+            "GET",
+            "/api/v1/organizations/{org}/projects",
+            format!("/api/v1/organizations/{o}/projects"),
+            &[],
+        ),
+        rest(
+            Tenant("project.create"),
+            "POST",
+            "/api/v1/organizations/{org}/projects",
+            format!("/api/v1/organizations/{o}/projects"),
+            &[("name", "Planted")],
+        ),
+        rest(
+            Tenant("project.read"),
+            "GET",
+            "/api/v1/projects/{project}",
+            format!("/api/v1/projects/{p}"),
+            &[],
+        ),
+        rest(
+            Tenant("project.update"),
+            "PATCH",
+            "/api/v1/projects/{project}",
+            format!("/api/v1/projects/{p}"),
+            &[("name", "Hacked")],
+        ),
+        rest(
+            Tenant("project.delete"),
+            "DELETE",
+            "/api/v1/projects/{project}",
+            format!("/api/v1/projects/{p}"),
+            &[],
+        ),
+        rest(
+            Tenant("member.read"),
+            "GET",
+            "/api/v1/organizations/{org}/members",
+            format!("/api/v1/organizations/{o}/members"),
+            &[],
+        ),
+        rest(
+            Tenant("member.manage"),
+            "DELETE",
+            "/api/v1/organizations/{org}/members/{account}",
+            format!("/api/v1/organizations/{o}/members/{}", v.alice),
+            &[],
+        ),
+        rest(
+            Tenant("member.read"),
+            "GET",
+            "/api/v1/organizations/{org}/invitations",
+            format!("/api/v1/organizations/{o}/invitations"),
+            &[],
+        ),
+        rest(
+            Tenant("member.invite"),
+            "POST",
+            "/api/v1/organizations/{org}/invitations",
+            format!("/api/v1/organizations/{o}/invitations"),
+            &[("email", "planted@elsewhere.example"), ("role", "owner")],
+        ),
+        rest(
+            Tenant("member.invite"),
+            "DELETE",
+            "/api/v1/organizations/{org}/invitations/{invitation}",
+            format!("/api/v1/organizations/{o}/invitations/{}", v.invitation),
+            &[],
+        ),
+        rest(
+            Own,
+            "GET",
+            "/api/v1/account/api-keys",
+            "/api/v1/account/api-keys".into(),
+            &[],
+        ),
+        rest(
+            Own,
+            "POST",
+            "/api/v1/account/api-keys",
+            "/api/v1/account/api-keys".into(),
+            &[("name", "prober")],
+        ),
+        rest(
+            OwnWithVictimId,
+            "DELETE",
+            "/api/v1/account/api-keys/{key}",
+            format!("/api/v1/account/api-keys/{}", v.alice_key_id),
+            &[],
+        ),
+    ])
+}
+
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+async fn call_server_function(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    cookie: Option<&str>,
+    args: &[(&'static str, String)],
+) -> Answer {
+    let mut request = client
+        .post(format!("{base}/api/{name}"))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(args);
+    if let Some(c) = cookie {
+        request = request.header(reqwest::header::COOKIE, c);
+    }
+    let response = request.send().await.unwrap();
+    Answer {
+        status: response.status().as_u16(),
+        body: response.text().await.unwrap(),
+    }
+}
+
+async fn call_rest(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &[(&'static str, String)],
+) -> Answer {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = client.request(method.clone(), format!("{base}{path}"));
+    if let Some(k) = key {
+        request = request.bearer_auth(k);
+    }
+    if method == reqwest::Method::POST || method == reqwest::Method::PATCH {
+        let json: serde_json::Map<String, Value> = body
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+            .collect();
+        request = request.json(&json);
+    }
+    let response = request.send().await.unwrap();
+    Answer {
+        status: response.status().as_u16(),
+        body: response.text().await.unwrap(),
+    }
+}
+
+fn reveals_nothing(answer: &Answer, what: &str) {
+    for secret in SECRETS {
+        assert!(
+            !answer.body.contains(secret),
+            "{what}: the refusal reveals {secret:?}: {}",
+            answer.body
+        );
+    }
+}
+
+fn viewer_may(permission: &str) -> bool {
+    BuiltinRole::Viewer.grants(
+        Permission::from_key(permission)
+            .unwrap_or_else(|| panic!("{permission} is not a permission key")),
+    )
+}
+
+#[tokio::test]
+async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
+    let database = fresh_database().await;
+    let mut portal = Launch::with_database(database.clone()).spawn();
+    portal.ready().await;
+    let base = portal.url("");
+    let db = PgPool::connect(&database).await.unwrap();
+    let victim = fixture(&db, &url::Url::parse(&base).unwrap()).await;
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mallory = sign_in(&client, &base, "mallory@elsewhere.example").await;
+    let vic = sign_in(&client, &base, "vic@victim.example").await;
+    let mallory_actor = identity::sign_in_with_password(
+        &db,
+        "mallory@elsewhere.example",
+        PASSWORD,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let identity::PasswordOutcome::SignedIn(mallory_account) = mallory_actor else {
+        panic!("no second factor")
+    };
+    let mallory_key = api_keys::create(
+        &db,
+        &mallory_account.actor(RequestMeta::default()),
+        "mallory",
+        None,
+    )
+    .await
+    .unwrap()
+    .secret;
+    let vic_account = identity::sign_in_with_password(
+        &db,
+        "vic@victim.example",
+        PASSWORD,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let identity::PasswordOutcome::SignedIn(vic_account) = vic_account else {
+        panic!("no second factor")
+    };
+    let vic_key = api_keys::create(&db, &vic_account.actor(RequestMeta::default()), "vic", None)
+        .await
+        .unwrap()
+        .secret;
+
+    // The routes, from the binary.
+    let (status, stdout, _) = run_to_exit(&["routes"], &[]);
+    assert!(status.success());
+    let routes: Value = serde_json::from_str(&stdout).unwrap();
+
+    // Server functions.
+    let probes = server_function_probes(&victim);
+    let listed: BTreeSet<String> = routes["server_functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("/api/")
+                .to_string()
+        })
+        .collect();
+    let unknown: Vec<&String> = listed
+        .iter()
+        .filter(|n| !probes.contains_key(n.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "new server functions missing from the authorization matrix: {unknown:?}"
+    );
+    let stale: Vec<&&str> = probes.keys().filter(|n| !listed.contains(**n)).collect();
+    assert!(
+        stale.is_empty(),
+        "the matrix names server functions that no longer exist: {stale:?}"
+    );
+
+    let mut checked = 0;
+    for (name, probe) in &probes {
+        let what = format!("server function {name}");
+        match &probe.kind {
+            Kind::Public(reason) => {
+                assert!(!reason.is_empty(), "{what}: say why it is public");
+                continue;
+            }
+            Kind::Tenant(permission) => {
+                let outsider =
+                    call_server_function(&client, &base, name, Some(&mallory), &probe.args).await;
+                assert_eq!(
+                    outsider.status, 404,
+                    "{what} by another tenant: {}",
+                    outsider.body
+                );
+                assert_eq!(outsider.body, "\"NotFound\"", "{what} by another tenant");
+                let viewer =
+                    call_server_function(&client, &base, name, Some(&vic), &probe.args).await;
+                if viewer_may(permission) {
+                    assert_eq!(
+                        viewer.status, 200,
+                        "{what} by a viewer (holds {permission}): {}",
+                        viewer.body
+                    );
+                } else {
+                    assert_eq!(
+                        viewer.status, 403,
+                        "{what} by a viewer (lacks {permission}): {}",
+                        viewer.body
+                    );
+                    assert_eq!(
+                        viewer.body,
+                        format!("{{\"Forbidden\":\"{permission}\"}}"),
+                        "{what} by a viewer"
+                    );
+                }
+            }
+            Kind::OwnWithVictimId => {
+                let outsider =
+                    call_server_function(&client, &base, name, Some(&mallory), &probe.args).await;
+                assert_eq!(
+                    outsider.status, 404,
+                    "{what} naming the victim's object: {}",
+                    outsider.body
+                );
+                reveals_nothing(&outsider, &what);
+            }
+            Kind::Own => {
+                let outsider =
+                    call_server_function(&client, &base, name, Some(&mallory), &probe.args).await;
+                assert!(
+                    outsider.status < 500,
+                    "{what}: {} {}",
+                    outsider.status,
+                    outsider.body
+                );
+                reveals_nothing(&outsider, &what);
+            }
+            Kind::Operator => {
+                for (who, cookie) in [("another tenant", &mallory), ("a viewer", &vic)] {
+                    let answer =
+                        call_server_function(&client, &base, name, Some(cookie), &probe.args).await;
+                    assert_eq!(answer.status, 404, "{what} by {who}: {}", answer.body);
+                    assert_eq!(answer.body, "\"NotFound\"");
+                }
+            }
+        }
+        let anonymous = call_server_function(&client, &base, name, None, &probe.args).await;
+        assert_eq!(
+            anonymous.status, 401,
+            "{what} without a session: {}",
+            anonymous.body
+        );
+        reveals_nothing(&anonymous, &what);
+        checked += 1;
+    }
+
+    // REST routes.
+    let rest = rest_probes(&victim);
+    let listed: BTreeSet<(String, String)> = routes["rest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_string(),
+                r["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let unknown: Vec<_> = listed.iter().filter(|r| !rest.contains_key(*r)).collect();
+    assert!(
+        unknown.is_empty(),
+        "new REST routes missing from the authorization matrix: {unknown:?}"
+    );
+    for ((method, template), probe) in &rest {
+        let what = format!("{method} {template}");
+        let path = probe.path.as_deref().unwrap();
+        match &probe.kind {
+            Kind::Tenant(permission) => {
+                let outsider = call_rest(
+                    &client,
+                    &base,
+                    method,
+                    path,
+                    Some(&mallory_key),
+                    &probe.args,
+                )
+                .await;
+                assert_eq!(
+                    outsider.status, 404,
+                    "{what} by another tenant: {}",
+                    outsider.body
+                );
+                reveals_nothing(&outsider, &what);
+                let viewer =
+                    call_rest(&client, &base, method, path, Some(&vic_key), &probe.args).await;
+                if viewer_may(permission) {
+                    assert_eq!(viewer.status, 200, "{what} by a viewer: {}", viewer.body);
+                } else {
+                    assert_eq!(viewer.status, 403, "{what} by a viewer: {}", viewer.body);
+                    reveals_nothing(&viewer, &what);
+                }
+            }
+            Kind::OwnWithVictimId => {
+                let outsider = call_rest(
+                    &client,
+                    &base,
+                    method,
+                    path,
+                    Some(&mallory_key),
+                    &probe.args,
+                )
+                .await;
+                assert_eq!(outsider.status, 404, "{what}: {}", outsider.body);
+            }
+            Kind::Own => {
+                let outsider = call_rest(
+                    &client,
+                    &base,
+                    method,
+                    path,
+                    Some(&mallory_key),
+                    &probe.args,
+                )
+                .await;
+                assert!(
+                    outsider.status < 300,
+                    "{what}: {} {}",
+                    outsider.status,
+                    outsider.body
+                );
+                reveals_nothing(&outsider, &what);
+            }
+            other => panic!("{what}: unexpected kind {other:?}"),
+        }
+        let anonymous = call_rest(&client, &base, method, path, None, &probe.args).await;
+        assert_eq!(
+            anonymous.status, 401,
+            "{what} without a key: {}",
+            anonymous.body
+        );
+        let forged = call_rest(
+            &client,
+            &base,
+            method,
+            path,
+            Some("lbk_forged"),
+            &probe.args,
+        )
+        .await;
+        assert_eq!(forged.status, 401, "{what} with a forged key");
+        checked += 1;
+    }
+    assert!(checked >= 60, "only {checked} routes were probed");
+
+    // Nothing of the victim's changed.
+    let org: (String, String, String) = sqlx::query_as(
+        "SELECT name, verification::text, state::text FROM organizations WHERE id = $1::uuid",
+    )
+    .bind(&victim.org)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        org,
+        (
+            "Acme Victim Corp".into(),
+            "verified".into(),
+            "active".into()
+        )
+    );
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM projects WHERE organization_id = $1::uuid ORDER BY name",
+    )
+    .bind(&victim.org)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(names, vec!["Victim Project"]);
+    let workspaces: Vec<String> = sqlx::query_scalar("SELECT id::text FROM workspaces")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(workspaces, vec![victim.workspace.clone()]);
+    let bindings: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM role_bindings WHERE organization_id = $1::uuid")
+            .bind(&victim.org)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(bindings, 2, "Alice as owner, Vic as viewer");
+    let role: String = sqlx::query_scalar("SELECT name FROM roles WHERE id = $1::uuid")
+        .bind(&victim.role)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(role, "Victim Role");
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM invitations WHERE organization_id = $1::uuid AND accepted_at IS NULL AND revoked_at IS NULL AND declined_at IS NULL")
+        .bind(&victim.org)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(pending, 1);
+    assert!(
+        api_keys::authenticate(&db, &victim.alice_key, RequestMeta::default())
+            .await
+            .is_ok()
+    );
+}
