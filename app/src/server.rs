@@ -15,7 +15,7 @@ use tower_sessions::Session;
 use crate::error::AppError;
 
 /// Time allowed between the password and the second factor.
-const SECOND_FACTOR_WINDOW_SECS: i64 = 10 * 60;
+const SECOND_FACTOR_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 const SIGNED_IN: &str = "signed_in";
 const SECOND_FACTOR: &str = "second_factor";
@@ -24,17 +24,20 @@ const SECOND_FACTOR: &str = "second_factor";
 struct SignedIn {
     account: AccountId,
     epoch: i32,
-    at: i64,
+    /// Unix milliseconds.
+    at_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PendingSecondFactor {
     account: AccountId,
-    at: i64,
+    /// Unix milliseconds.
+    at_ms: i64,
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
 }
 
 /// The platform the server put into the request's context.
@@ -90,9 +93,9 @@ impl Ctx {
         let Some(signed_in) = self.get::<SignedIn>(SIGNED_IN).await? else {
             return Ok(None);
         };
-        let lifetime =
-            i64::try_from(self.platform.sessions().lifetime.as_secs()).unwrap_or(i64::MAX);
-        if now() - signed_in.at > lifetime {
+        let lifetime_ms =
+            i64::try_from(self.platform.sessions().lifetime.as_millis()).unwrap_or(i64::MAX);
+        if now_ms() - signed_in.at_ms > lifetime_ms {
             self.sign_out().await?;
             return Ok(None);
         }
@@ -123,7 +126,7 @@ impl Ctx {
             &SignedIn {
                 account: account.id,
                 epoch: account.session_epoch,
-                at: now(),
+                at_ms: now_ms(),
             },
         )
         .await
@@ -146,7 +149,7 @@ impl Ctx {
             SECOND_FACTOR,
             &PendingSecondFactor {
                 account: account.id,
-                at: now(),
+                at_ms: now_ms(),
             },
         )
         .await
@@ -155,7 +158,7 @@ impl Ctx {
     /// The account whose password was just checked, if still in time.
     pub async fn pending_second_factor(&self) -> Result<AccountId, AppError> {
         match self.get::<PendingSecondFactor>(SECOND_FACTOR).await? {
-            Some(p) if now() - p.at <= SECOND_FACTOR_WINDOW_SECS => Ok(p.account),
+            Some(p) if now_ms() - p.at_ms <= SECOND_FACTOR_WINDOW_MS => Ok(p.account),
             _ => Err(AppError::invalid(
                 "code",
                 "the sign-in took too long; enter your email and password again",

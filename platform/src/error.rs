@@ -42,13 +42,28 @@ impl Error {
 
     /// Maps a unique-constraint violation to a conflict with `message`.
     pub fn unique_violation_as(e: sqlx::Error, message: &str) -> Self {
-        match &e {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
-                Self::Conflict(message.to_string())
-            }
-            _ => Self::Database(e),
+        if is_unique_violation(&e) {
+            Self::Conflict(message.to_string())
+        } else {
+            Self::Database(e)
         }
     }
+
+    /// For `map_err` on an insert or update: a unique-constraint violation
+    /// is the caller's choice of `field` being taken.
+    pub fn taken(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |e| {
+            if is_unique_violation(&e) {
+                Self::invalid(field, message)
+            } else {
+                Self::Database(e)
+            }
+        }
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

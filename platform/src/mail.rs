@@ -48,12 +48,7 @@ pub async fn list(db: &PgPool, actor: &Actor, page: PageRequest) -> Result<Page<
     .bind(page.offset())
     .fetch_all(db)
     .await?;
-    Ok(Page {
-        items,
-        total,
-        page: page.page,
-        per_page: page.per_page,
-    })
+    Ok(page.page_of(items, total))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -42,13 +42,10 @@ pub async fn create(
     .bind(kind)
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| match Error::unique_violation_as(e, "") {
-        Error::Conflict(_) => Error::invalid(
-            "name",
-            "a workspace with this name already exists in the project",
-        ),
-        other => other,
-    })?;
+    .map_err(Error::taken(
+        "name",
+        "a workspace with this name already exists in the project",
+    ))?;
     let mut entry = Entry::new("workspace.create", "workspace", id)
         .details(serde_json::json!({ "name": name, "kind": kind, "project": project }));
     entry.organization_id = grant.organization_id;
@@ -115,10 +112,5 @@ pub async fn list_all_mine(
     .bind(page.offset())
     .fetch_all(db)
     .await?;
-    Ok(Page {
-        items,
-        total,
-        page: page.page,
-        per_page: page.per_page,
-    })
+    Ok(page.page_of(items, total))
 }

@@ -52,6 +52,16 @@ impl PageRequest {
     pub fn limit(&self) -> i64 {
         i64::from(self.per_page)
     }
+
+    /// This page's `items` out of `total`.
+    pub fn page_of<T>(&self, items: Vec<T>, total: i64) -> Page<T> {
+        Page {
+            items,
+            total,
+            page: self.page,
+            per_page: self.per_page,
+        }
+    }
 }
 
 impl Default for PageRequest {

@@ -220,17 +220,18 @@ async fn idle_sessions_end() {
 async fn active_sessions_still_end_after_their_lifetime() {
     let mut portal = Launch::with_database(fresh_database().await)
         .arg("--session-lifetime-secs")
-        .arg("3")
+        .arg("4")
         .spawn();
     portal.ready().await;
     let base = portal.url("");
     let client = client();
     let cookie = sign_up(&client, &base, "ann@example.com").await;
+    // Active every 0.7 s, yet signed out once 4 s have passed since sign-in.
     for _ in 0..3 {
         assert!(who(&client, &base, &cookie).await.is_some());
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(who(&client, &base, &cookie).await, None);
 }
 

@@ -155,13 +155,10 @@ async fn create_account(
     .bind(operator)
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| match Error::unique_violation_as(e, "") {
-        Error::Conflict(_) => Error::invalid(
-            "email",
-            "an account with this email address already exists; sign in or reset your password",
-        ),
-        other => other,
-    })?;
+    .map_err(Error::taken(
+        "email",
+        "an account with this email address already exists; sign in or reset your password",
+    ))?;
     if let Some(token) = setup {
         sqlx::query("UPDATE operator_setup_tokens SET used_by = $2 WHERE id = $1")
             .bind(token)

@@ -96,12 +96,7 @@ pub async fn list_mine(
     .bind(page.offset())
     .fetch_all(db)
     .await?;
-    Ok(Page {
-        items,
-        total,
-        page: page.page,
-        per_page: page.per_page,
-    })
+    Ok(page.page_of(items, total))
 }
 
 pub async fn rename(
@@ -176,12 +171,7 @@ pub async fn list_all(
     .bind(page.offset())
     .fetch_all(db)
     .await?;
-    Ok(Page {
-        items,
-        total,
-        page: page.page,
-        per_page: page.per_page,
-    })
+    Ok(page.page_of(items, total))
 }
 
 pub async fn set_verification(
@@ -191,33 +181,12 @@ pub async fn set_verification(
     verification: Verification,
     note: &str,
 ) -> Result<()> {
-    authorize(
-        db,
-        actor,
-        Permission::PlatformOrganizations,
-        Resource::Platform,
-    )
-    .await?;
-    let mut tx = db.begin().await?;
-    let changed =
-        sqlx::query("UPDATE organizations SET verification = $2, updated_at = now() WHERE id = $1")
-            .bind(id)
-            .bind(verification)
-            .execute(&mut *tx)
-            .await?;
-    if changed.rows_affected() == 0 {
-        return Err(Error::NotFound);
-    }
-    audit::record(
-        &mut tx,
-        By::Actor(actor),
-        Entry::new("organization.verification", "organization", id)
-            .in_org(id)
-            .details(serde_json::json!({ "verification": verification, "note": note.trim() })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    let change = OperatorChange {
+        set: "verification = $2",
+        action: "organization.verification",
+        details: serde_json::json!({ "verification": verification, "note": note.trim() }),
+    };
+    change.apply(db, actor, id, verification).await
 }
 
 pub async fn set_state(
@@ -227,31 +196,54 @@ pub async fn set_state(
     state: OrganizationState,
     note: &str,
 ) -> Result<()> {
-    authorize(
-        db,
-        actor,
-        Permission::PlatformOrganizations,
-        Resource::Platform,
-    )
-    .await?;
-    let mut tx = db.begin().await?;
-    let changed =
-        sqlx::query("UPDATE organizations SET state = $2, updated_at = now() WHERE id = $1")
-            .bind(id)
-            .bind(state)
-            .execute(&mut *tx)
-            .await?;
-    if changed.rows_affected() == 0 {
-        return Err(Error::NotFound);
+    let change = OperatorChange {
+        set: "state = $2",
+        action: "organization.state",
+        details: serde_json::json!({ "state": state, "note": note.trim() }),
+    };
+    change.apply(db, actor, id, state).await
+}
+
+/// An operator's change to one column of an organization, audited.
+struct OperatorChange {
+    set: &'static str,
+    action: &'static str,
+    details: serde_json::Value,
+}
+
+impl OperatorChange {
+    async fn apply<V>(self, db: &PgPool, actor: &Actor, id: OrganizationId, value: V) -> Result<()>
+    where
+        V: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    {
+        authorize(
+            db,
+            actor,
+            Permission::PlatformOrganizations,
+            Resource::Platform,
+        )
+        .await?;
+        let mut tx = db.begin().await?;
+        let changed = sqlx::query(&format!(
+            "UPDATE organizations SET {}, updated_at = now() WHERE id = $1",
+            self.set
+        ))
+        .bind(id)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        audit::record(
+            &mut tx,
+            By::Actor(actor),
+            Entry::new(self.action, "organization", id)
+                .in_org(id)
+                .details(self.details),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
-    audit::record(
-        &mut tx,
-        By::Actor(actor),
-        Entry::new("organization.state", "organization", id)
-            .in_org(id)
-            .details(serde_json::json!({ "state": state, "note": note.trim() })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }

@@ -43,13 +43,10 @@ pub async fn create(
         .bind(&name)
         .execute(&mut *tx)
         .await
-        .map_err(|e| match Error::unique_violation_as(e, "") {
-            Error::Conflict(_) => Error::invalid(
-                "name",
-                "a project with this name already exists in the organization",
-            ),
-            other => other,
-        })?;
+        .map_err(Error::taken(
+            "name",
+            "a project with this name already exists in the organization",
+        ))?;
     audit::record(
         &mut tx,
         By::Actor(actor),
@@ -106,12 +103,7 @@ pub async fn list(
     .bind(page.offset())
     .fetch_all(db)
     .await?;
-    Ok(Page {
-        items,
-        total,
-        page: page.page,
-        per_page: page.per_page,
-    })
+    Ok(page.page_of(items, total))
 }
 
 /// Every project the caller may see, across their organizations.
@@ -138,12 +130,7 @@ pub async fn list_all_mine(
     .bind(page.offset())
     .fetch_all(db)
     .await?;
-    Ok(Page {
-        items,
-        total,
-        page: page.page,
-        per_page: page.per_page,
-    })
+    Ok(page.page_of(items, total))
 }
 
 pub async fn rename(db: &PgPool, actor: &Actor, id: ProjectId, name: &str) -> Result<ProjectView> {
@@ -155,13 +142,10 @@ pub async fn rename(db: &PgPool, actor: &Actor, id: ProjectId, name: &str) -> Re
         .bind(&name)
         .execute(&mut *tx)
         .await
-        .map_err(|e| match Error::unique_violation_as(e, "") {
-            Error::Conflict(_) => Error::invalid(
-                "name",
-                "a project with this name already exists in the organization",
-            ),
-            other => other,
-        })?;
+        .map_err(Error::taken(
+            "name",
+            "a project with this name already exists in the organization",
+        ))?;
     let mut entry =
         Entry::new("project.rename", "project", id).details(serde_json::json!({ "name": name }));
     entry.organization_id = grant.organization_id;

@@ -142,10 +142,7 @@ pub async fn create(
         .bind(&c.keys)
         .execute(&mut *tx)
         .await
-        .map_err(|e| match Error::unique_violation_as(e, "") {
-            Error::Conflict(_) => Error::invalid("name", "a role with this name already exists"),
-            other => other,
-        })?;
+        .map_err(Error::taken("name", "a role with this name already exists"))?;
     audit::record(
         &mut tx,
         By::Actor(actor),
@@ -192,10 +189,7 @@ pub async fn update(
     .bind(&c.keys)
     .execute(&mut *tx)
     .await
-    .map_err(|e| match Error::unique_violation_as(e, "") {
-        Error::Conflict(_) => Error::invalid("name", "a role with this name already exists"),
-        other => other,
-    })?;
+    .map_err(Error::taken("name", "a role with this name already exists"))?;
     if changed.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
