@@ -12,6 +12,7 @@ pub mod error;
 pub mod identity;
 pub mod mail;
 pub mod setup;
+pub mod tasks;
 pub mod tenancy;
 pub mod workspaces;
 

@@ -139,19 +139,22 @@ pub async fn deliver_due(db: &PgPool, mailer: &Mailer, batch: i64) -> Result<usi
     Ok(sent)
 }
 
-/// Delivers the outbox until `stop` fires.
-pub async fn run_delivery(db: PgPool, mailer: Mailer, stop: tokio_util::sync::CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if let Err(e) = deliver_due(&db, &mailer, 20).await {
-            tracing::warn!(error = %e, "mail delivery pass failed");
-        }
-    }
+/// Delivers the outbox every two seconds, from one replica at a time.
+pub fn delivery(db: PgPool, mailer: Mailer) -> crate::tasks::Reconciler {
+    crate::tasks::Reconciler::new(
+        "mail.outbox",
+        Duration::from_secs(2),
+        Duration::from_secs(120),
+        move || {
+            let (db, mailer) = (db.clone(), mailer.clone());
+            async move {
+                let sent = deliver_due(&db, &mailer, 50)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(crate::tasks::ReconcileOutcome::new(format!("sent {sent}")))
+            }
+        },
+    )
 }
 
 impl From<MailConfigError> for Error {

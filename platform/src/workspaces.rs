@@ -66,6 +66,20 @@ const VISIBLE: &str =
 const VIEW: &str = "SELECT w.id, w.project_id, w.name, w.kind, w.state, w.created_at
     FROM workspaces w JOIN projects p ON p.id = w.project_id";
 
+pub async fn get(db: &PgPool, actor: &Actor, id: WorkspaceId) -> Result<WorkspaceView> {
+    authorize(
+        db,
+        actor,
+        Permission::WorkspaceRead,
+        Resource::Workspace(id),
+    )
+    .await?;
+    Ok(sqlx::query_as(&format!("{VIEW} WHERE w.id = $1"))
+        .bind(id)
+        .fetch_one(db)
+        .await?)
+}
+
 /// The project's workspaces the caller may see.
 pub async fn list(db: &PgPool, actor: &Actor, project: ProjectId) -> Result<Vec<WorkspaceView>> {
     authorize(

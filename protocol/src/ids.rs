@@ -47,4 +47,5 @@ typed_ids! {
     AuditEntryId;
     EmailId;
     SetupTokenId;
+    TaskId;
 }
