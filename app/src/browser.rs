@@ -94,3 +94,57 @@ pub fn copy(text: &str) {
     #[cfg(not(feature = "hydrate"))]
     let _ = text;
 }
+
+/// Follows a task's live updates (server-sent events) until dropped.
+pub struct TaskWatch {
+    #[cfg(feature = "hydrate")]
+    source: web_sys::EventSource,
+    #[cfg(feature = "hydrate")]
+    _listener: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::MessageEvent)>,
+}
+
+#[cfg(feature = "hydrate")]
+impl Drop for TaskWatch {
+    fn drop(&mut self) {
+        self.source.close();
+    }
+}
+
+/// Opens the task's event stream; `on_update` gets every new state.
+pub fn watch_task(
+    task: protocol::ids::TaskId,
+    on_update: impl Fn(protocol::views::TaskView) + 'static,
+) -> Option<TaskWatch> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let source = web_sys::EventSource::new(&format!("/api/tasks/{task}/events")).ok()?;
+        // The server ends the stream with the final state; without closing,
+        // the browser would reconnect to hear it again and again.
+        let closer = source.clone();
+        let listener = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+            move |event: web_sys::MessageEvent| {
+                if let Some(text) = event.data().as_string()
+                    && let Ok(view) = serde_json::from_str::<protocol::views::TaskView>(&text)
+                {
+                    if view.state.is_finished() {
+                        closer.close();
+                    }
+                    on_update(view);
+                }
+            },
+        );
+        source
+            .add_event_listener_with_callback("task", listener.as_ref().unchecked_ref())
+            .ok()?;
+        Some(TaskWatch {
+            source,
+            _listener: listener,
+        })
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = (task, on_update);
+        None
+    }
+}

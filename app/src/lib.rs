@@ -77,10 +77,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/projects") view=ProjectsPage ssr=SsrMode::Async />
                     <Route path=path!("/projects/:project") view=ProjectPage ssr=SsrMode::Async />
                     <Route path=path!("/workspaces") view=WorkspacesPage ssr=SsrMode::Async />
+                    <Route path=path!("/workspaces/:workspace") view=WorkspacePage ssr=SsrMode::Async />
+                    <Route path=path!("/tasks/:task") view=TaskPage ssr=SsrMode::Async />
                     <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/organizations") view=AdminOrganizationsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/mail") view=AdminMailPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/tasks") view=AdminTasksPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>

@@ -46,6 +46,30 @@ pub fn platform() -> Result<Platform, AppError> {
         .ok_or_else(|| AppError::internal("platform missing from the request context"))
 }
 
+/// The account signed in on `session`, if the session is still valid for
+/// it (not past its lifetime, not signed out everywhere); an invalid
+/// session is cleared. Also used by plain axum routes (live task updates).
+pub async fn account_of(
+    platform: &Platform,
+    session: &Session,
+) -> Result<Option<Account>, AppError> {
+    let signed_in: Option<SignedIn> = session.get(SIGNED_IN).await.map_err(AppError::internal)?;
+    let Some(signed_in) = signed_in else {
+        return Ok(None);
+    };
+    let lifetime_ms = i64::try_from(platform.sessions().lifetime.as_millis()).unwrap_or(i64::MAX);
+    if now_ms() - signed_in.at_ms > lifetime_ms {
+        session.flush().await.map_err(AppError::internal)?;
+        return Ok(None);
+    }
+    let account = identity::for_session(platform.db(), signed_in.account, signed_in.epoch).await?;
+    if account.is_none() {
+        // Signed out everywhere, password changed, or account gone.
+        session.flush().await.map_err(AppError::internal)?;
+    }
+    Ok(account)
+}
+
 /// Everything a server function needs about its request.
 pub struct Ctx {
     pub platform: Platform,
@@ -90,21 +114,7 @@ impl Ctx {
 
     /// The signed-in account, if the session is still valid for it.
     pub async fn account(&self) -> Result<Option<Account>, AppError> {
-        let Some(signed_in) = self.get::<SignedIn>(SIGNED_IN).await? else {
-            return Ok(None);
-        };
-        let lifetime_ms =
-            i64::try_from(self.platform.sessions().lifetime.as_millis()).unwrap_or(i64::MAX);
-        if now_ms() - signed_in.at_ms > lifetime_ms {
-            self.sign_out().await?;
-            return Ok(None);
-        }
-        let account = identity::for_session(self.db(), signed_in.account, signed_in.epoch).await?;
-        if account.is_none() {
-            // Signed out everywhere, password changed, or account gone.
-            self.sign_out().await?;
-        }
-        Ok(account)
+        account_of(&self.platform, &self.session).await
     }
 
     pub async fn actor(&self) -> Result<Actor, AppError> {

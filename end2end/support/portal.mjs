@@ -40,7 +40,7 @@ export async function startPortal() {
   const stdoutPath = join(dataDir, 'stdout.log');
   const stderrPath = join(dataDir, 'stderr.log');
   const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--site-root', required('LEPTOS_SITE_ROOT')], {
-    env: { ...process.env, DATABASE_URL: createDatabase(), LOOPBACK_LOG: 'info' },
+    env: { ...process.env, DATABASE_URL: createDatabase(), LOOPBACK_LOG: process.env.E2E_LOOPBACK_LOG || 'info' },
     stdio: ['ignore', openSync(stdoutPath, 'w'), openSync(stderrPath, 'w')],
   });
   let exited = null;

@@ -87,6 +87,27 @@ pub struct Config {
     #[arg(long, env = "LOOPBACK_SESSION_LIFETIME_SECS", default_value_t = 7 * 24 * 3600)]
     pub session_lifetime_secs: u64,
 
+    /// System tasks this process runs at once. Tasks mostly wait on
+    /// clusters and provider APIs, and a busy queue is claimed in batches of
+    /// free slots, so this is generous; it does not size any connection pool.
+    #[arg(long, env = "LOOPBACK_TASK_WORKERS", default_value_t = 32)]
+    pub task_workers: usize,
+
+    /// Seconds a task claim lasts without renewal; after a process dies its
+    /// tasks are taken over this much later.
+    #[arg(long, env = "LOOPBACK_TASK_LEASE_SECS", default_value_t = 30)]
+    pub task_lease_secs: u64,
+
+    /// Seconds between idle workers' looks for due tasks when no
+    /// notification wakes them.
+    #[arg(long, env = "LOOPBACK_TASK_POLL_SECS", default_value_t = 5)]
+    pub task_poll_secs: u64,
+
+    /// Bearer token /metrics requires; unset leaves /metrics open (it shows
+    /// queue figures only).
+    #[arg(long, env = "LOOPBACK_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Log output format.
     #[arg(long, env = "LOOPBACK_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -125,6 +146,8 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub sessions: platform::identity::SessionPolicy,
+    pub tasks: platform::tasks::EngineConfig,
+    pub metrics_token: Option<String>,
     pub site_root: PathBuf,
     pub db_max_connections: u32,
     pub shutdown_grace: std::time::Duration,
@@ -179,6 +202,13 @@ impl Config {
                 idle: std::time::Duration::from_secs(self.session_idle_secs.max(1)),
                 lifetime: std::time::Duration::from_secs(self.session_lifetime_secs.max(1)),
             },
+            tasks: platform::tasks::EngineConfig {
+                workers: self.task_workers.clamp(1, 256),
+                lease: std::time::Duration::from_secs(self.task_lease_secs.max(1)),
+                poll: std::time::Duration::from_secs(self.task_poll_secs.max(1)),
+                replica: platform::tasks::default_replica(),
+            },
+            metrics_token: self.metrics_token.filter(|t| !t.is_empty()),
             site_root: self.site_root,
             db_max_connections: self.db_max_connections.max(1),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_seconds),

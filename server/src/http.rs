@@ -1,6 +1,6 @@
-//! The HTTP surface: health probes, the REST API, the Leptos app with its
-//! server functions, and static assets; behind the session layer and the
-//! cross-site guard.
+//! The HTTP surface: health probes, metrics, the REST API, live task
+//! updates, the Leptos app with its server functions, and static assets;
+//! behind the session layer and the cross-site guard.
 
 use std::time::Duration;
 
@@ -15,8 +15,8 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use platform::Platform;
 use platform::db::Readiness;
+use platform::tasks::{Engine, ReconcileOutcome, Reconciler};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
@@ -36,16 +36,17 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-pub fn router(settings: &Settings, platform: Platform, shutdown: CancellationToken) -> Router {
+pub fn router(
+    settings: &Settings,
+    platform: Platform,
+    engine: Engine,
+    store: PostgresStore,
+) -> Router {
     let leptos = leptos_options(settings);
     let guard = crate::guard::Guard::new(&settings.public_url);
-    let sessions = sessions(
-        platform.db().clone(),
-        &settings.public_url,
-        settings.sessions.idle,
-        shutdown,
-    );
+    let sessions = sessions(store, &settings.public_url, settings.sessions.idle);
     let api = crate::api::router(platform.clone());
+    let live = crate::live::router(platform.clone(), engine, settings.metrics_token.clone());
     let state = AppState {
         leptos: leptos.clone(),
         platform: platform.clone(),
@@ -56,6 +57,7 @@ pub fn router(settings: &Settings, platform: Platform, shutdown: CancellationTok
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest_service("/api/v1", api)
+        .merge(live)
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(leptos.clone())
         })
@@ -71,25 +73,12 @@ pub fn router(settings: &Settings, platform: Platform, shutdown: CancellationTok
 
 /// Browser sessions in PostgreSQL: HttpOnly, SameSite=Lax, Secure on https,
 /// ending after `idle` without requests (the absolute lifetime is checked by
-/// the app). Expired rows are swept hourly.
+/// the app).
 fn sessions(
-    db: sqlx::PgPool,
+    store: PostgresStore,
     public_url: &url::Url,
-    idle: std::time::Duration,
-    shutdown: CancellationToken,
+    idle: Duration,
 ) -> SessionManagerLayer<PostgresStore> {
-    let store = PostgresStore::new(db);
-    let sweeper = store.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            () = shutdown.cancelled() => {}
-            result = sweeper.continuously_delete_expired(std::time::Duration::from_secs(3600)) => {
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "expired session sweeping stopped");
-                }
-            }
-        }
-    });
     SessionManagerLayer::new(store)
         .with_name("loopback_session")
         .with_secure(public_url.scheme() == "https")
@@ -98,6 +87,22 @@ fn sessions(
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             i64::try_from(idle.as_secs()).unwrap_or(i64::MAX),
         )))
+}
+
+/// Deletes expired sessions hourly, from one replica.
+pub fn session_sweeper(store: PostgresStore) -> Reconciler {
+    Reconciler::new(
+        "sessions.expired",
+        Duration::from_secs(3600),
+        Duration::from_secs(120),
+        move || {
+            let store = store.clone();
+            async move {
+                store.delete_expired().await.map_err(|e| e.to_string())?;
+                Ok(ReconcileOutcome::new("expired sessions deleted"))
+            }
+        },
+    )
 }
 
 fn leptos_options(settings: &Settings) -> LeptosOptions {

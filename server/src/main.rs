@@ -6,6 +6,7 @@ mod api;
 mod config;
 mod guard;
 mod http;
+mod live;
 mod local_postgres;
 mod shutdown;
 mod startup;
@@ -60,7 +61,13 @@ fn print_routes() -> ExitCode {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let listing = serde_json::json!({ "server_functions": server_functions, "rest": rest });
+    // Routes that are neither: how they authenticate is part of the listing.
+    let other = serde_json::json!([
+        { "method": "GET", "path": "/api/tasks/{task}/events", "auth": "session" },
+        { "method": "GET", "path": "/metrics", "auth": "metrics token when set" },
+    ]);
+    let listing =
+        serde_json::json!({ "server_functions": server_functions, "rest": rest, "other": other });
     println!(
         "{}",
         serde_json::to_string_pretty(&listing).unwrap_or_default()

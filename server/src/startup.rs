@@ -121,18 +121,26 @@ async fn serve(
     announce(settings, &platform).await?;
 
     let shutdown = CancellationToken::new();
+    let sessions = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+    let mut engine = platform::tasks::Engine::new(pool.clone(), settings.tasks.clone())
+        .handler(platform::tasks::diagnostics::NoopHandler)
+        .handler(platform::tasks::diagnostics::ExerciseHandler)
+        .reconciler(platform::tasks::prune_runs(pool.clone()))
+        .reconciler(crate::http::session_sweeper(sessions.clone()));
     if let Some(smtp) = &settings.smtp_url {
         let mailer = platform::mail::Mailer::new(smtp, &settings.mail_from)
             .map_err(|e| StartupError::Mail(e.to_string()))?;
-        tokio::spawn(platform::mail::run_delivery(
-            pool.clone(),
-            mailer,
-            shutdown.clone(),
-        ));
+        engine = engine.reconciler(platform::mail::delivery(pool.clone(), mailer));
     } else {
         tracing::info!("no --smtp-url: mail stays in the outbox; operators read it at /admin/mail");
     }
-    let router = crate::http::router(settings, platform, shutdown.clone());
+    tracing::info!(
+        replica = engine.replica(),
+        workers = settings.tasks.workers,
+        "task engine starting"
+    );
+    let mut workers = engine.clone().start(shutdown.clone());
+    let router = crate::http::router(settings, platform, engine, sessions);
     let signal_token = shutdown.clone();
     let server = axum::serve(
         listener,
@@ -151,6 +159,12 @@ async fn serve(
             tracing::warn!(seconds = grace.as_secs(), "requests still open after the shutdown grace period; closing them");
         }
     }
+    // Workers hand their tasks back for other processes; give them a moment.
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await;
     pool.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -28,6 +28,7 @@ const SECRETS: [&str; 5] = [
 ];
 
 struct Victim {
+    task: String,
     org: String,
     project: String,
     workspace: String,
@@ -116,6 +117,23 @@ async fn fixture(db: &PgPool, public_url: &url::Url) -> Victim {
     let key = api_keys::create(db, &alice, "victim key", None)
         .await
         .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let task = platform::tasks::enqueue(
+        &mut tx,
+        &platform::tasks::diagnostics::Exercise {
+            steps: 1,
+            sleep_ms: 0,
+            ..Default::default()
+        },
+        platform::tasks::Target {
+            organization: Some(org.id),
+            workspace: Some(workspace.id),
+        },
+        Some(alice.account_id),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
     let alice_owner_binding = members::list(db, &alice, org.id)
         .await
         .unwrap()
@@ -134,6 +152,7 @@ async fn fixture(db: &PgPool, public_url: &url::Url) -> Victim {
         .unwrap();
 
     Victim {
+        task: task.to_string(),
         org: org.id.to_string(),
         project: project.id.to_string(),
         workspace: workspace.id.to_string(),
@@ -428,6 +447,37 @@ fn server_function_probes(v: &Victim) -> BTreeMap<&'static str, Probe> {
                     ("actor_email", ""),
                     ("before", ""),
                 ],
+            ),
+        ),
+        ("get_task", probe(Tenant("task.read"), &[("task", &v.task)])),
+        (
+            "cancel_task",
+            probe(Tenant("task.cancel"), &[("task", &v.task)]),
+        ),
+        (
+            "get_workspace",
+            probe(Tenant("workspace.read"), &[("workspace", &v.workspace)]),
+        ),
+        (
+            "workspace_tasks",
+            probe(
+                Tenant("task.read"),
+                &[("workspace", &v.workspace), ("page", "1")],
+            ),
+        ),
+        (
+            "admin_tasks",
+            probe(
+                Operator,
+                &[("state", ""), ("kind", ""), ("age", ""), ("page", "1")],
+            ),
+        ),
+        ("admin_retry_task", probe(Operator, &[("task", &v.task)])),
+        (
+            "admin_run_exercise",
+            probe(
+                Operator,
+                &[("steps", "1"), ("sleep_ms", "0"), ("fail_attempts", "0")],
             ),
         ),
         (
@@ -927,6 +977,50 @@ async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
         assert_eq!(forged.status, 401, "{what} with a forged key");
         checked += 1;
     }
+    // Routes that are neither server functions nor REST.
+    let other: BTreeSet<String> = routes["other"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["method"].as_str().unwrap(),
+                r["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let known = BTreeSet::from([
+        "GET /api/tasks/{task}/events".to_string(),
+        "GET /metrics".to_string(),
+    ]);
+    assert_eq!(
+        other, known,
+        "new HTTP routes must be added to the authorization matrix"
+    );
+    let events = format!("{base}/api/tasks/{}/events", victim.task);
+    let outsider = client
+        .get(&events)
+        .header(reqwest::header::COOKIE, &mallory)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        outsider.status(),
+        404,
+        "live task events for another tenant"
+    );
+    let anonymous = client.get(&events).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let viewer = client
+        .get(&events)
+        .header(reqwest::header::COOKIE, &vic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewer.status(), 200, "a viewer may watch (task.read)");
+    checked += 1;
+
     assert!(checked >= 60, "only {checked} routes were probed");
 
     // Nothing of the victim's changed.

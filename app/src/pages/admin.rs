@@ -198,6 +198,17 @@ fn AdminOrganizations() -> impl IntoView {
 }
 
 #[component]
+pub fn AdminTasksPage() -> impl IntoView {
+    view! {
+        <Title text="Tasks · console" />
+        <SignedIn>
+            <AdminHeader current="/admin/tasks" />
+            <crate::pages::tasks::AdminTasks />
+        </SignedIn>
+    }
+}
+
+#[component]
 pub fn AdminMailPage() -> impl IntoView {
     view! {
         <Title text="Mail · console" />

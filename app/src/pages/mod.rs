@@ -6,9 +6,10 @@ mod invitations;
 mod not_found;
 pub(crate) mod orgs;
 mod projects;
+pub(crate) mod tasks;
 
 pub use account::{AccountPage, ApiKeysPage, SecurityPage};
-pub use admin::{AdminAuditPage, AdminMailPage, AdminOrganizationsPage, AdminPage};
+pub use admin::{AdminAuditPage, AdminMailPage, AdminOrganizationsPage, AdminPage, AdminTasksPage};
 pub use auth::{ForgotPasswordPage, ResetPasswordPage, SetupPage, SignInPage, SignUpPage};
 pub use home::HomePage;
 pub use invitations::InvitationPage;
@@ -17,3 +18,4 @@ pub use orgs::{
     AuditPage, MembersPage, OrgSettingsPage, OrganizationPage, OrganizationsPage, RolesPage,
 };
 pub use projects::{ProjectPage, ProjectsPage, WorkspacesPage};
+pub use tasks::{TaskPage, WorkspacePage};

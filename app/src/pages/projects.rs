@@ -116,7 +116,7 @@ fn Project() -> impl IntoView {
                                                     <tbody class="divide-y divide-slate-100">
                                                         {list.into_iter().map(|w| view! {
                                                             <tr>
-                                                                <td class=TD>{w.name}</td>
+                                                                <td class=TD><A href=format!("/workspaces/{}", w.id) attr:class=LINK>{w.name}</A></td>
                                                                 <td class=TD>{match w.kind { WorkspaceKind::Kubernetes => "Kubernetes", WorkspaceKind::Baremetal => "Bare metal" }}</td>
                                                                 <td class=TD><Badge text=w.state /></td>
                                                                 <td class=TD>{display_time(w.created_at)}</td>

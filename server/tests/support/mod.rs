@@ -144,6 +144,10 @@ impl Portal {
         kill(Pid::from_raw(self.child.id() as i32), signal).expect("signal portal");
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("poll portal").is_none()
     }
