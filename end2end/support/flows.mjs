@@ -23,3 +23,16 @@ export async function signInWithPassword(page, base, email) {
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
+
+// The first operator, through the one-time setup link the portal printed.
+export async function createOperator(page, portal) {
+  const link = portal.setupLink();
+  if (!link) throw new Error('the portal printed no setup link');
+  await page.goto(link);
+  await page.getByLabel('Email').fill('operator@example.com');
+  await page.getByLabel('Your name').fill('Olivia Operator');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create operator account' }).click();
+  await page.getByRole('heading', { name: 'Operator console' }).waitFor();
+  return page;
+}

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPortal } from '../support/portal.mjs';
 import { hydrated, launchBrowser, newPage, recordingFailures, screenshotPath } from '../support/browser.mjs';
-import { PASSWORD, signInWithPassword, signOut, signUp } from '../support/flows.mjs';
+import { PASSWORD, createOperator, signInWithPassword, signOut, signUp } from '../support/flows.mjs';
 import { freshCode, totpCode, totpStep } from '../support/totp.mjs';
 
 let portal;
@@ -21,21 +21,12 @@ after(async () => {
   await portal?.stop();
 });
 
-async function createOperator() {
-  const page = await newPage(browser);
-  const link = portal.setupLink();
-  assert.ok(link, 'the portal printed a setup link');
-  await page.goto(link);
-  await page.getByLabel('Email').fill('operator@example.com');
-  await page.getByLabel('Your name').fill('Olivia Operator');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create operator account' }).click();
-  await page.getByRole('heading', { name: 'Operator console' }).waitFor();
-  return page;
+async function operatorPage() {
+  return createOperator(await newPage(browser), portal);
 }
 
 test('sign up, TOTP, organization, verification, project, invitation and a viewer who cannot create workspaces', () => recordingFailures(browser, async () => {
-  const operator = await createOperator();
+  const operator = await operatorPage();
 
   // Alice signs up and turns on an authenticator app.
   const alice = await newPage(browser);

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPortal } from '../support/portal.mjs';
 import { hydrated, launchBrowser, newPage, recordingFailures, screenshotPath } from '../support/browser.mjs';
-import { PASSWORD } from '../support/flows.mjs';
+import { createOperator } from '../support/flows.mjs';
 
 let portal;
 let browser;
@@ -20,14 +20,7 @@ after(async () => {
 });
 
 async function operator() {
-  const page = await newPage(browser);
-  await page.goto(portal.setupLink());
-  await page.getByLabel('Email').fill('operator@example.com');
-  await page.getByLabel('Your name').fill('Olivia Operator');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create operator account' }).click();
-  await page.getByRole('heading', { name: 'Operator console' }).waitFor();
-  return page;
+  return createOperator(await newPage(browser), portal);
 }
 
 async function runExercise(page, { steps, sleepMs }) {
