@@ -3,6 +3,10 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+# kubectl from PyPI when the system has none (scripts/setup). Last, because
+# the venv's python would otherwise shadow the system's.
+KUBECTL_VENV="$HOME/.cache/loopback/kubectl-venv"
+export PATH="$PATH:$KUBECTL_VENV/bin"
 # Build artifacts live outside the clone so a fresh clone reuses them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/loopback/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
