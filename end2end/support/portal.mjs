@@ -12,7 +12,7 @@ function required(name) {
   return value;
 }
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
@@ -33,13 +33,14 @@ function createDatabase() {
   return `postgres://loopback@localhost/${name}?host=${socketDir}`;
 }
 
-export async function startPortal() {
+// `args`: extra server flags.
+export async function startPortal({ args = [] } = {}) {
   const bin = required('LOOPBACK_BIN');
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'loopback-e2e-'));
   const stdoutPath = join(dataDir, 'stdout.log');
   const stderrPath = join(dataDir, 'stderr.log');
-  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--site-root', required('LEPTOS_SITE_ROOT')], {
+  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--site-root', required('LEPTOS_SITE_ROOT'), ...args], {
     env: { ...process.env, DATABASE_URL: createDatabase(), LOOPBACK_LOG: process.env.E2E_LOOPBACK_LOG || 'info' },
     stdio: ['ignore', openSync(stdoutPath, 'w'), openSync(stderrPath, 'w')],
   });

@@ -114,6 +114,7 @@ test('sign up, TOTP, organization, verification, project, invitation and a viewe
   await hydrated(alice);
   await alice.getByLabel('Name').fill('Prod EU');
   await alice.getByText('Will be created as prod-eu').waitFor();
+  await alice.getByLabel('Type').selectOption('baremetal');
   await alice.getByRole('button', { name: 'Create workspace' }).click();
   await alice.getByRole('cell', { name: 'prod-eu' }).waitFor();
 

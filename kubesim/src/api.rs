@@ -24,6 +24,7 @@ use crate::{
     server::Hooks,
     store::{GroupResource, Store, StoreError, meta_str, now_rfc3339},
     table, watch as watches,
+    workloads::{self, WorkloadFailureRequest},
 };
 
 pub(crate) struct ApiState {
@@ -255,6 +256,15 @@ fn admin(state: &ApiState, req: &Req, rest: &[&str]) -> ApiResult<Response> {
             let mut answer = failure::describe(failure);
             answer["tenant"] = json!(tenant);
             Ok(ok(&answer))
+        }
+        (&Method::PUT, ["workload-failures", name]) => {
+            let request: WorkloadFailureRequest = serde_json::from_slice(&req.body)
+                .map_err(|e| ApiError::bad_request(format!("invalid failure request: {e}")))?;
+            let failure = request
+                .into_failure()
+                .ok_or_else(|| ApiError::bad_request("failure must be one of none, stall, fail"))?;
+            workloads::inject(name, failure);
+            Ok(ok(&json!({"name": name, "failure": failure.as_str()})))
         }
         (&Method::GET, ["tenants"]) => {
             let tenants: Vec<Value> = controller

@@ -106,6 +106,7 @@ struct Shared {
 pub(crate) struct Controller {
     store: Arc<Store>,
     ready_delay: Duration,
+    workload_delay: Duration,
     addresses: Vec<IpAddr>,
     state_dir: Option<PathBuf>,
     runtime: tokio::runtime::Handle,
@@ -123,11 +124,13 @@ impl Controller {
     pub fn new(
         store: Arc<Store>,
         settings: &crate::Kamaji,
+        workload_delay: Duration,
         state_dir: Option<PathBuf>,
     ) -> Arc<Controller> {
         Arc::new(Controller {
             store,
             ready_delay: settings.ready_delay,
+            workload_delay,
             addresses: settings.tenant_addresses.clone(),
             state_dir,
             runtime: tokio::runtime::Handle::current(),
@@ -563,7 +566,7 @@ impl Tenant {
             server.set_version(&version);
             if failure == Failure::Refused {
                 server.stop_listening().await;
-            } else if let Err(error) = server.listen(&sans).await {
+            } else if let Err(error) = server.listen(&sans, self.controller.workload_delay).await {
                 tracing::warn!(%error, tenant = %self.name, "tenant API server cannot listen");
                 healthy = false;
             }

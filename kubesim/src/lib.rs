@@ -8,6 +8,11 @@
 //! writes the `<name>-admin-kubeconfig` Secret pointing at it. Failures can
 //! be injected per tenant with [`Kubesim::inject`] or
 //! `PUT /kubesim/failures/{tenant}`.
+//!
+//! Every server also runs workload controllers: Deployments, StatefulSets,
+//! DaemonSets and Jobs report ready (or complete) after
+//! [`Config::workload_delay`], unless [`Kubesim::inject_workload`] or
+//! `PUT /kubesim/workload-failures/{name}` says otherwise.
 
 mod api;
 mod defaults;
@@ -29,6 +34,7 @@ mod table;
 mod tenant;
 mod tls;
 mod watch;
+mod workloads;
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -40,6 +46,7 @@ use std::{
 pub use error::Error;
 pub use failure::Failure;
 pub use kamaji::{TenantInfo, TenantState};
+pub use workloads::WorkloadFailure;
 
 use crate::{
     kamaji::Controller,
@@ -63,6 +70,10 @@ pub struct Config {
     /// Further DNS names or IP addresses for the server certificate.
     pub extra_sans: Vec<String>,
     pub kamaji: Kamaji,
+    /// Time from a Deployment, StatefulSet, DaemonSet or Job being created
+    /// or changed to its status reporting it ready (or complete), on the
+    /// management server and every tenant API server alike.
+    pub workload_delay: Duration,
 }
 
 impl Default for Config {
@@ -73,6 +84,7 @@ impl Default for Config {
             state_dir: None,
             extra_sans: Vec::new(),
             kamaji: Kamaji::default(),
+            workload_delay: Duration::from_millis(300),
         }
     }
 }
@@ -149,7 +161,12 @@ pub async fn start(config: Config) -> Result<Kubesim, Error> {
         }
     };
     let listener = server::bind(SocketAddr::new(config.bind, config.port)).await?;
-    let controller = Controller::new(store.clone(), &config.kamaji, config.state_dir.clone());
+    let controller = Controller::new(
+        store.clone(),
+        &config.kamaji,
+        config.workload_delay,
+        config.state_dir.clone(),
+    );
     let running = server::start(ServerSpec {
         listener,
         ca: identity.ca.clone(),
@@ -158,6 +175,7 @@ pub async fn start(config: Config) -> Result<Kubesim, Error> {
         store: store.clone(),
         hooks: Hooks::new(Failure::None, server::DEFAULT_VERSION),
         kamaji: Some(controller.clone()),
+        workload_delay: config.workload_delay,
     })?;
     // A wildcard bind is reached through loopback.
     let host = if running.addr.ip().is_unspecified() {
@@ -216,6 +234,15 @@ impl Kubesim {
     /// from now on.
     pub fn inject(&self, tenant: &str, failure: Failure) {
         self.inner.controller.inject(tenant, failure);
+    }
+
+    /// Makes the Deployments, StatefulSets, DaemonSets and Jobs called
+    /// `name` misbehave, existing or created later, on this simulator's
+    /// servers and its tenants'. The setting is process-wide (like the
+    /// tenant address pool), so it reaches every simulator in the process:
+    /// tests running in parallel should give their workloads unique names.
+    pub fn inject_workload(&self, name: &str, failure: WorkloadFailure) {
+        workloads::inject(name, failure);
     }
 
     /// Every tenant control plane, sorted by namespace and name.

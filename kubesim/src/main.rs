@@ -19,6 +19,10 @@ struct Args {
     /// Milliseconds from TenantControlPlane creation to Ready.
     #[arg(long, default_value_t = 2000)]
     ready_delay_ms: u64,
+    /// Milliseconds from a Deployment, StatefulSet, DaemonSet or Job being
+    /// applied to its status reporting it ready.
+    #[arg(long, default_value_t = 300)]
+    workload_delay_ms: u64,
     /// Where to write the kubeconfig (default: <state-dir>/kubeconfig, else
     /// kubesim.kubeconfig in the temporary directory).
     #[arg(long)]
@@ -53,6 +57,7 @@ async fn main() -> ExitCode {
             ready_delay: Duration::from_millis(args.ready_delay_ms),
             ..Default::default()
         },
+        workload_delay: Duration::from_millis(args.workload_delay_ms),
     };
     let sim = match kubesim::start(config).await {
         Ok(sim) => sim,

@@ -17,6 +17,7 @@ use crate::{
     kamaji::Controller,
     store::Store,
     tls::{Ca, TlsListener},
+    workloads::Workloads,
 };
 
 pub(crate) const DEFAULT_VERSION: &str = "v1.33.0";
@@ -65,12 +66,15 @@ pub(crate) struct ServerSpec {
     pub store: Arc<Store>,
     pub hooks: Arc<Hooks>,
     pub kamaji: Option<Arc<Controller>>,
+    /// How long workloads take to become ready (see [`crate::Config`]).
+    pub workload_delay: Duration,
 }
 
 pub(crate) struct RunningServer {
     pub addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    workloads: Workloads,
 }
 
 /// How long open requests (watches, mostly) get to finish on stop.
@@ -97,6 +101,7 @@ pub(crate) fn start(spec: ServerSpec) -> Result<RunningServer, Error> {
     let listener =
         TlsListener::new(spec.listener, acceptor).map_err(|source| Error::Bind { addr, source })?;
     let (stop, stopped) = watch::channel(false);
+    let workloads = Workloads::start(spec.store.clone(), spec.workload_delay);
     let state = Arc::new(ApiState {
         store: spec.store,
         token: spec.token,
@@ -118,13 +123,20 @@ pub(crate) fn start(spec: ServerSpec) -> Result<RunningServer, Error> {
             tracing::warn!(%error, %addr, "API server stopped");
         }
     });
-    Ok(RunningServer { addr, stop, task })
+    Ok(RunningServer {
+        addr,
+        stop,
+        task,
+        workloads,
+    })
 }
 
 impl RunningServer {
     /// Stops listening at once (new connections are refused) and gives open
     /// requests a moment to finish.
     pub async fn stop(self) {
+        // Nothing acts on a server nobody can reach.
+        drop(self.workloads);
         let _ = self.stop.send(true);
         let mut task = self.task;
         if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {

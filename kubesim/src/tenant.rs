@@ -5,6 +5,7 @@ use std::{
     net::{IpAddr, SocketAddr},
     path::PathBuf,
     sync::Arc,
+    time::Duration,
 };
 
 use serde_json::json;
@@ -147,7 +148,11 @@ impl TenantServer {
 
     /// Starts listening on the recorded address and port, or on a free port
     /// of that address when the port is taken.
-    pub async fn listen(&mut self, sans: &[String]) -> Result<SocketAddr, Error> {
+    pub async fn listen(
+        &mut self,
+        sans: &[String],
+        workload_delay: Duration,
+    ) -> Result<SocketAddr, Error> {
         if let Some(running) = &self.running {
             return Ok(running.addr);
         }
@@ -173,6 +178,7 @@ impl TenantServer {
             store: self.store.clone(),
             hooks: self.hooks.clone(),
             kamaji: None,
+            workload_delay,
         })?;
         let addr = running.addr;
         self.running = Some(running);

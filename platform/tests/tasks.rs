@@ -393,15 +393,9 @@ async fn tenants_see_only_their_workspaces_tasks(db: PgPool) {
     let project = platform::tenancy::projects::create(&db, &alice, org.id, "Web")
         .await
         .unwrap();
-    let ws = platform::workspaces::create(
-        &db,
-        &alice,
-        project.id,
-        "prod",
-        protocol::views::WorkspaceKind::Baremetal,
-    )
-    .await
-    .unwrap();
+    let ws = support::workspace(&db, &alice, project.id, "prod")
+        .await
+        .unwrap();
     let mut tx = db.begin().await.unwrap();
     let id = tasks::enqueue(
         &mut tx,
@@ -432,12 +426,13 @@ async fn tenants_see_only_their_workspaces_tasks(db: PgPool) {
         matches!(tasks::get(&db, &alice, system).await, Err(Error::NotFound)),
         "system tasks are the operators'"
     );
+    // The exercise and the workspace's own provisioning task.
     assert_eq!(
         tasks::list_for_workspace(&db, &alice, ws.id, Default::default())
             .await
             .unwrap()
             .total,
-        1
+        2
     );
     assert!(matches!(
         tasks::list_for_workspace(&db, &mallory, ws.id, Default::default()).await,
@@ -456,11 +451,14 @@ async fn tenants_see_only_their_workspaces_tasks(db: PgPool) {
             .await
             .unwrap()
             .total,
-        2
+        3
     );
     let figures = tasks::queue_figures(&db).await.unwrap();
     assert_eq!(
         figures.queued,
-        vec![("diagnostics.exercise".to_string(), 2)]
+        vec![
+            ("diagnostics.exercise".to_string(), 2),
+            ("workspace.provision".to_string(), 1)
+        ]
     );
 }

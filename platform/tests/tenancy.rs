@@ -8,7 +8,7 @@ use platform::authz::{BuiltinRole, Permission, Resource, authorize};
 use platform::tenancy::members::{self, RoleSpec, Scope};
 use platform::tenancy::{organizations, projects, roles};
 use platform::workspaces;
-use protocol::views::{OrganizationState, PageRequest, Verification, WorkspaceKind};
+use protocol::views::{OrganizationState, PageRequest, Verification};
 use sqlx::PgPool;
 use support::{actor, audit_actions, operator, public_url};
 
@@ -89,8 +89,7 @@ async fn workspaces_need_a_verified_active_organization(db: PgPool) {
     let org = organizations::create(&db, &alice, "Acme").await.unwrap();
     let project = projects::create(&db, &alice, org.id, "Web").await.unwrap();
 
-    let pending =
-        workspaces::create(&db, &alice, project.id, "prod", WorkspaceKind::Kubernetes).await;
+    let pending = support::workspace(&db, &alice, project.id, "prod").await;
     assert!(
         matches!(pending, Err(Error::OrganizationNotUsable(_))),
         "{pending:?}"
@@ -100,22 +99,15 @@ async fn workspaces_need_a_verified_active_organization(db: PgPool) {
     organizations::set_verification(&db, &op, org.id, Verification::Verified, "ok")
         .await
         .unwrap();
-    let ws = workspaces::create(
-        &db,
-        &alice,
-        project.id,
-        "Prod EU",
-        WorkspaceKind::Kubernetes,
-    )
-    .await
-    .unwrap();
+    let ws = support::workspace(&db, &alice, project.id, "Prod EU")
+        .await
+        .unwrap();
     assert_eq!(ws.name, "prod-eu");
 
     organizations::set_state(&db, &op, org.id, OrganizationState::Suspended, "unpaid")
         .await
         .unwrap();
-    let suspended =
-        workspaces::create(&db, &alice, project.id, "second", WorkspaceKind::Baremetal).await;
+    let suspended = support::workspace(&db, &alice, project.id, "second").await;
     assert!(matches!(suspended, Err(Error::OrganizationNotUsable(_))));
     // Suspended organizations can still be read.
     assert_eq!(
@@ -146,8 +138,7 @@ async fn viewers_see_projects_but_cannot_create_workspaces(db: PgPool) {
         projects::get(&db, &viewer, project.id).await.unwrap().name,
         "Web"
     );
-    let refused =
-        workspaces::create(&db, &viewer, project.id, "mine", WorkspaceKind::Kubernetes).await;
+    let refused = support::workspace(&db, &viewer, project.id, "mine").await;
     assert!(
         matches!(refused, Err(Error::Forbidden(Permission::WorkspaceCreate))),
         "{refused:?}"
@@ -198,7 +189,7 @@ async fn project_scoped_bindings_do_not_reach_sibling_projects(db: PgPool) {
     .unwrap();
 
     assert!(
-        workspaces::create(&db, &bob, web.id, "web-prod", WorkspaceKind::Baremetal)
+        support::workspace(&db, &bob, web.id, "web-prod")
             .await
             .is_ok()
     );
@@ -207,7 +198,7 @@ async fn project_scoped_bindings_do_not_reach_sibling_projects(db: PgPool) {
         Err(Error::NotFound)
     ));
     assert!(matches!(
-        workspaces::create(&db, &bob, data.id, "x", WorkspaceKind::Baremetal).await,
+        support::workspace(&db, &bob, data.id, "x").await,
         Err(Error::NotFound)
     ));
     let mine = projects::list_all_mine(&db, &bob, PageRequest::default())
@@ -238,7 +229,7 @@ async fn projects_with_workspaces_cannot_be_deleted(db: PgPool) {
     let alice = actor(&db, "alice@example.com").await;
     let org = verified_org(&db, &alice, "Acme").await;
     let project = projects::create(&db, &alice, org, "Web").await.unwrap();
-    workspaces::create(&db, &alice, project.id, "prod", WorkspaceKind::Kubernetes)
+    support::workspace(&db, &alice, project.id, "prod")
         .await
         .unwrap();
     match projects::delete(&db, &alice, project.id).await {
@@ -445,7 +436,7 @@ async fn custom_roles_grant_exactly_their_keys(db: PgPool) {
     )
     .await;
     assert!(
-        workspaces::create(&db, &dora, project.id, "dora-ws", WorkspaceKind::Baremetal)
+        support::workspace(&db, &dora, project.id, "dora-ws")
             .await
             .is_ok()
     );
@@ -461,7 +452,7 @@ async fn custom_roles_grant_exactly_their_keys(db: PgPool) {
 
     roles::delete(&db, &alice, org, deployer.id).await.unwrap();
     assert!(matches!(
-        workspaces::create(&db, &dora, project.id, "again", WorkspaceKind::Baremetal).await,
+        support::workspace(&db, &dora, project.id, "again").await,
         Err(Error::NotFound)
     ));
 

@@ -48,4 +48,7 @@ typed_ids! {
     EmailId;
     SetupTokenId;
     TaskId;
+    KubernetesVersionId;
+    ManagementClusterId;
+    ApplicationId;
 }

@@ -39,4 +39,23 @@ mod tests {
         assert_eq!(workspace_name(&"a".repeat(60)).len(), 40);
         assert_eq!(workspace_name("---"), "");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_input_becomes_a_safe_name_or_nothing(raw in "\\PC{0,80}") {
+            let name = workspace_name(&raw);
+            proptest::prop_assert!(name.len() <= super::MAX_WORKSPACE_NAME);
+            proptest::prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+            proptest::prop_assert!(!name.contains("--"));
+            proptest::prop_assert!(!name.ends_with('-'));
+            proptest::prop_assert!(name.is_empty() || name.as_bytes()[0].is_ascii_lowercase());
+            // Sanitising is idempotent: a safe name stays as it is.
+            proptest::prop_assert_eq!(workspace_name(&name), name.clone());
+        }
+
+        #[test]
+        fn safe_names_are_kept(name in "[a-z][a-z0-9]{0,10}(-[a-z0-9]{1,8}){0,3}") {
+            proptest::prop_assert_eq!(workspace_name(&name), name);
+        }
+    }
 }

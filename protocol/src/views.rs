@@ -346,6 +346,65 @@ pub enum WorkspaceKind {
     Baremetal,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "server",
+    derive(sqlx::Type),
+    sqlx(type_name = "workspace_state", rename_all = "lowercase")
+)]
+pub enum WorkspaceState {
+    Initializing,
+    Provisioning,
+    Active,
+    Failed,
+    Deleting,
+}
+
+impl WorkspaceState {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Initializing => "initializing",
+            Self::Provisioning => "provisioning",
+            Self::Active => "active",
+            Self::Failed => "failed",
+            Self::Deleting => "deleting",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "server",
+    derive(sqlx::Type),
+    sqlx(type_name = "control_plane_sizing", rename_all = "snake_case")
+)]
+pub enum Sizing {
+    /// Three control-plane replicas.
+    HighAvailable,
+    /// One replica.
+    SingleNode,
+}
+
+impl Sizing {
+    pub fn replicas(self) -> i32 {
+        match self {
+            Self::HighAvailable => 3,
+            Self::SingleNode => 1,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::HighAvailable => "high_available",
+            Self::SingleNode => "single_node",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "server", derive(sqlx::FromRow))]
@@ -354,9 +413,225 @@ pub struct WorkspaceView {
     pub project_id: ProjectId,
     pub name: String,
     pub kind: WorkspaceKind,
-    pub state: String,
+    pub state: WorkspaceState,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// Everything the workspace page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
+pub struct WorkspaceDetails {
+    pub id: WorkspaceId,
+    pub project_id: ProjectId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    pub kind: WorkspaceKind,
+    pub state: WorkspaceState,
+    #[cfg_attr(feature = "server", sqlx(json))]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub kubernetes_version: Option<String>,
+    pub provider_type: Option<String>,
+    pub ingress: bool,
+    pub sizing: Option<Sizing>,
+    pub management_cluster: Option<String>,
+    pub namespace: Option<String>,
+    pub endpoint: Option<String>,
+    pub dns_name: Option<String>,
+    pub has_kubeconfig: bool,
+    pub api_key_prefix: Option<String>,
+    pub oidc_enabled: bool,
+    pub session_lifetime_mins: i32,
+    pub maintenance_weekday: i16,
+    pub maintenance_hour: i16,
+    pub auto_patch: bool,
+    pub failure_reason: Option<String>,
+    pub health: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub health_checked_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What creating a workspace asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct NewWorkspace {
+    pub name: String,
+    pub kind: WorkspaceKind,
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Kubernetes only: "1.33.2", an active catalog version.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub ingress: bool,
+    /// Kubernetes only: hetzner_cloud, ionos_dcd, local, ...
+    #[serde(default)]
+    pub provider_type: Option<String>,
+    #[serde(default)]
+    pub management_cluster: Option<ManagementClusterId>,
+    #[serde(default)]
+    pub sizing: Option<Sizing>,
+    /// The root-cluster path; operators only.
+    #[serde(default)]
+    pub cluster_kind: bool,
+}
+
+impl NewWorkspace {
+    pub fn baremetal(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            kind: WorkspaceKind::Baremetal,
+            metadata: Default::default(),
+            version: None,
+            ingress: false,
+            provider_type: None,
+            management_cluster: None,
+            sizing: None,
+            cluster_kind: false,
+        }
+    }
+
+    pub fn kubernetes(name: impl Into<String>, version: &str, provider_type: &str) -> Self {
+        Self {
+            kind: WorkspaceKind::Kubernetes,
+            version: Some(version.into()),
+            provider_type: Some(provider_type.into()),
+            sizing: Some(Sizing::HighAvailable),
+            ..Self::baremetal(name)
+        }
+    }
+}
+
+/// Returned once, at creation: the workspace and its API key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CreatedWorkspace {
+    pub workspace: WorkspaceView,
+    /// Shown once; stored hashed (and sealed for the in-cluster integration).
+    pub api_key: String,
+    pub task: TaskId,
+}
+
+// ----- Kubernetes catalog -----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
+pub struct KubernetesVersionView {
+    pub id: KubernetesVersionId,
+    pub version: String,
+    pub active: bool,
+    pub workspaces: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "server",
+    derive(sqlx::Type),
+    sqlx(type_name = "management_cluster_kind", rename_all = "lowercase")
+)]
+pub enum ManagementClusterKind {
+    Kamaji,
+    Root,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
+pub struct ManagementClusterView {
+    pub id: ManagementClusterId,
+    pub name: String,
+    pub kind: ManagementClusterKind,
+    pub provider_type: Option<String>,
+    pub domain: String,
+    pub server: String,
+    pub active: bool,
+    pub capacity: i32,
+    pub workspaces: i64,
+    pub server_version: Option<String>,
+    pub check_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub checked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct NewManagementCluster {
+    pub name: String,
+    pub kind: ManagementClusterKind,
+    pub provider_type: Option<String>,
+    pub domain: String,
+    pub kubeconfig: String,
+    pub capacity: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "server",
+    derive(sqlx::Type),
+    sqlx(type_name = "application_source", rename_all = "lowercase")
+)]
+pub enum ApplicationSource {
+    Manifests,
+    Helm,
+}
+
+/// A Helm chart reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ChartRef {
+    pub repository: String,
+    pub chart: String,
+    pub version: String,
+    pub namespace: String,
+    #[serde(default)]
+    pub values: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ApplicationView {
+    pub id: ApplicationId,
+    pub name: String,
+    pub version: String,
+    pub source: ApplicationSource,
+    pub manifests: Option<String>,
+    pub chart: Option<ChartRef>,
+    pub prerequisite: bool,
+    pub position: i32,
+    pub install_timeout_secs: i32,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct NewApplication {
+    pub name: String,
+    pub version: String,
+    pub source: ApplicationSource,
+    pub manifests: Option<String>,
+    pub chart: Option<ChartRef>,
+    pub prerequisite: bool,
+    pub position: i32,
+    pub install_timeout_secs: i32,
+}
+
+/// What the create form offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct WorkspaceOptions {
+    pub versions: Vec<String>,
+    pub provider_types: Vec<String>,
+    /// Active Kamaji clusters with a provider binding: (id, name, provider type).
+    pub clusters: Vec<(ManagementClusterId, String, String)>,
+    pub operator: bool,
 }
 
 // ----- system tasks -----

@@ -108,6 +108,62 @@ pub struct Config {
     #[arg(long, env = "LOOPBACK_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// OIDC issuer the workspaces' Kubernetes API servers trust; the
+    /// workspace id is each cluster's client id. Default: the public URL.
+    #[arg(long, env = "LOOPBACK_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// Where workspace API names are published: `none` (recorded only;
+    /// kubeconfigs then reach the API by address and check the name in TLS)
+    /// or `cloudflare`.
+    #[arg(long, env = "LOOPBACK_DNS_PROVIDER", default_value = "none")]
+    pub dns_provider: String,
+
+    /// Cloudflare API base URL (tests point it at a local fake).
+    #[arg(long, env = "LOOPBACK_CLOUDFLARE_API_URL")]
+    pub cloudflare_api_url: Option<String>,
+
+    /// Cloudflare API token with DNS edit rights on the zone.
+    #[arg(long, env = "LOOPBACK_CLOUDFLARE_TOKEN", hide_env_values = true)]
+    pub cloudflare_token: Option<String>,
+
+    /// Cloudflare zone holding the management domains' names.
+    #[arg(long, env = "LOOPBACK_CLOUDFLARE_ZONE_ID")]
+    pub cloudflare_zone_id: Option<String>,
+
+    /// Seconds a new workspace's Kubernetes API may take to answer /healthz.
+    #[arg(
+        long,
+        env = "LOOPBACK_WORKSPACE_HEALTH_TIMEOUT_SECS",
+        default_value_t = 300
+    )]
+    pub workspace_health_timeout_secs: u64,
+
+    /// Seconds to wait for Kamaji's admin kubeconfig of a new workspace.
+    #[arg(long, env = "LOOPBACK_KUBECONFIG_TIMEOUT_SECS", default_value_t = 600)]
+    pub kubeconfig_timeout_secs: u64,
+
+    /// Tear down a workspace whose API never became healthy, instead of
+    /// leaving it failed for an operator to inspect.
+    #[arg(long, env = "LOOPBACK_DELETE_ON_LATE_FAILURE")]
+    pub delete_on_late_failure: bool,
+
+    /// Seconds between drift checks of active workspaces against their
+    /// tenants.
+    #[arg(long, env = "LOOPBACK_DRIFT_INTERVAL_SECS", default_value_t = 60)]
+    pub drift_interval_secs: u64,
+
+    /// Run a simulated Kamaji management cluster (kubesim) in this process,
+    /// listening on this 127.0.0.1 port, and register it with a version in
+    /// the catalog: the local demo. 0 leaves it off.
+    #[arg(long, env = "LOOPBACK_LOCAL_KUBESIM_PORT", default_value_t = 0)]
+    pub local_kubesim_port: u16,
+
+    /// Milliseconds the local kubesim takes to make a tenant control plane
+    /// ready.
+    #[arg(long, env = "LOOPBACK_LOCAL_KUBESIM_DELAY_MS", default_value_t = 1500)]
+    pub local_kubesim_delay_ms: u64,
+
     /// Log output format.
     #[arg(long, env = "LOOPBACK_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -151,6 +207,20 @@ pub struct Settings {
     pub site_root: PathBuf,
     pub db_max_connections: u32,
     pub shutdown_grace: std::time::Duration,
+    pub workspaces: WorkspaceSettings,
+}
+
+/// Provisioning settings, and the local demo's kubesim.
+#[derive(Debug, Clone)]
+pub struct WorkspaceSettings {
+    pub oidc_issuer: String,
+    pub dns: platform::dns::Dns,
+    pub health_timeout: std::time::Duration,
+    pub kubeconfig_timeout: std::time::Duration,
+    pub delete_on_late_failure: bool,
+    pub drift_interval: std::time::Duration,
+    pub local_kubesim_port: Option<u16>,
+    pub local_kubesim_delay: std::time::Duration,
 }
 
 impl Config {
@@ -184,6 +254,36 @@ impl Config {
                 })?,
             None => default_public_url(listen),
         };
+        let cloudflare_url = self
+            .cloudflare_api_url
+            .as_deref()
+            .map(|raw| {
+                Url::parse(raw).map_err(|_| {
+                    StartupError::Config(format!(
+                        "--cloudflare-api-url {raw:?} is not a URL such as https://api.cloudflare.com/client/v4/"
+                    ))
+                })
+            })
+            .transpose()?;
+        let dns = platform::dns::Dns::from_config(
+            self.dns_provider.trim(),
+            cloudflare_url.as_ref(),
+            self.cloudflare_token.as_deref(),
+            self.cloudflare_zone_id.as_deref(),
+        )
+        .map_err(|e| StartupError::Config(format!("--dns-provider: {e}")))?;
+        let oidc_issuer = match self.oidc_issuer.as_deref() {
+            Some(raw) => Url::parse(raw)
+                .ok()
+                .filter(|u| u.scheme() == "https" || u.scheme() == "http")
+                .ok_or_else(|| {
+                    StartupError::Config(format!(
+                        "--oidc-issuer {raw:?} is not an https URL such as https://login.example.com"
+                    ))
+                })?
+                .to_string(),
+            None => public_url.to_string(),
+        };
         let data_dir = absolute(&self.data_dir);
         let secret_key_file = self
             .secret_key_file
@@ -212,6 +312,21 @@ impl Config {
             site_root: self.site_root,
             db_max_connections: self.db_max_connections.max(1),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_seconds),
+            workspaces: WorkspaceSettings {
+                oidc_issuer: oidc_issuer.trim_end_matches('/').to_string(),
+                dns,
+                health_timeout: std::time::Duration::from_secs(
+                    self.workspace_health_timeout_secs.max(1),
+                ),
+                kubeconfig_timeout: std::time::Duration::from_secs(
+                    self.kubeconfig_timeout_secs.max(1),
+                ),
+                delete_on_late_failure: self.delete_on_late_failure,
+                drift_interval: std::time::Duration::from_secs(self.drift_interval_secs.max(1)),
+                local_kubesim_port: (self.local_kubesim_port != 0)
+                    .then_some(self.local_kubesim_port),
+                local_kubesim_delay: std::time::Duration::from_millis(self.local_kubesim_delay_ms),
+            },
         })
     }
 }

@@ -47,6 +47,8 @@ pub fn router(
     let sessions = sessions(store, &settings.public_url, settings.sessions.idle);
     let api = crate::api::router(platform.clone());
     let live = crate::live::router(platform.clone(), engine, settings.metrics_token.clone());
+    let downloads =
+        crate::downloads::router(platform.clone(), settings.workspaces.oidc_issuer.clone());
     let state = AppState {
         leptos: leptos.clone(),
         platform: platform.clone(),
@@ -58,6 +60,7 @@ pub fn router(
         .route("/readyz", get(readyz))
         .nest_service("/api/v1", api)
         .merge(live)
+        .merge(downloads)
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(leptos.clone())
         })

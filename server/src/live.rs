@@ -51,7 +51,7 @@ pub fn router(
         .with_state(live)
 }
 
-async fn actor(
+pub(crate) async fn actor(
     platform: &Platform,
     session: &Session,
     ip: SocketAddr,

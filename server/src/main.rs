@@ -4,6 +4,7 @@ use clap::Parser;
 
 mod api;
 mod config;
+mod downloads;
 mod guard;
 mod http;
 mod live;
@@ -64,6 +65,7 @@ fn print_routes() -> ExitCode {
     // Routes that are neither: how they authenticate is part of the listing.
     let other = serde_json::json!([
         { "method": "GET", "path": "/api/tasks/{task}/events", "auth": "session" },
+        { "method": "GET", "path": "/api/workspaces/{workspace}/kubeconfig/{access}", "auth": "session" },
         { "method": "GET", "path": "/metrics", "auth": "metrics token when set" },
     ]);
     let listing =

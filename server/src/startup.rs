@@ -56,6 +56,10 @@ pub enum StartupError {
     Mail(String),
     #[error("cannot record the operator setup link: {0}")]
     SetupLink(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot start the local kubesim: {0}")]
+    Kubesim(String),
     #[error("the server stopped with an error: {0}")]
     Serve(io::Error),
 }
@@ -120,13 +124,38 @@ async fn serve(
 
     announce(settings, &platform).await?;
 
+    let kubesim = match settings.workspaces.local_kubesim_port {
+        Some(port) => Some(start_local_kubesim(settings, &platform, port).await?),
+        None => None,
+    };
+
     let shutdown = CancellationToken::new();
     let sessions = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+    let provisioning = std::sync::Arc::new(platform::workspaces::pipeline::Settings {
+        oidc_issuer: settings.workspaces.oidc_issuer.clone(),
+        dns: std::sync::Arc::new(settings.workspaces.dns.clone()),
+        kubeconfig_timeout: settings.workspaces.kubeconfig_timeout,
+        health_timeout: settings.workspaces.health_timeout,
+        delete_on_late_failure: settings.workspaces.delete_on_late_failure,
+        portal_url: settings.public_url.to_string(),
+    });
     let mut engine = platform::tasks::Engine::new(pool.clone(), settings.tasks.clone())
         .handler(platform::tasks::diagnostics::NoopHandler)
         .handler(platform::tasks::diagnostics::ExerciseHandler)
         .reconciler(platform::tasks::prune_runs(pool.clone()))
-        .reconciler(crate::http::session_sweeper(sessions.clone()));
+        .reconciler(crate::http::session_sweeper(sessions.clone()))
+        .handler(platform::workspaces::pipeline::ProvisionHandler::new(
+            platform.clone(),
+            provisioning.clone(),
+        ))
+        .handler(platform::workspaces::pipeline::TeardownHandler::new(
+            platform.clone(),
+            provisioning.clone(),
+        ))
+        .reconciler(platform::workspaces::health::reconciler(
+            platform.clone(),
+            settings.workspaces.drift_interval,
+        ));
     if let Some(smtp) = &settings.smtp_url {
         let mailer = platform::mail::Mailer::new(smtp, &settings.mail_from)
             .map_err(|e| StartupError::Mail(e.to_string()))?;
@@ -166,8 +195,37 @@ async fn serve(
     })
     .await;
     pool.close().await;
+    if let Some(kubesim) = kubesim {
+        kubesim.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The local demo's management cluster: kubesim in this process, its state
+/// under the data directory so tenants survive restarts.
+async fn start_local_kubesim(
+    settings: &Settings,
+    platform: &Platform,
+    port: u16,
+) -> Result<kubesim::Kubesim, StartupError> {
+    let config = kubesim::Config {
+        port,
+        state_dir: Some(settings.data_dir.join("kubesim")),
+        kamaji: kubesim::Kamaji {
+            ready_delay: settings.workspaces.local_kubesim_delay,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let sim = kubesim::start(config)
+        .await
+        .map_err(|e| StartupError::Kubesim(e.to_string()))?;
+    platform::kubernetes::catalog::ensure_local(platform, &sim.kubeconfig())
+        .await
+        .map_err(|e| StartupError::Kubesim(e.to_string()))?;
+    tracing::info!(url = %sim.url(), "local kubesim management cluster running and registered as \"local\"");
+    Ok(sim)
 }
 
 async fn grace_expired(shutdown: &CancellationToken, grace: Duration) {

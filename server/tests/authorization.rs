@@ -13,7 +13,7 @@ use platform::authz::{BuiltinRole, Permission, RequestMeta};
 use platform::identity::{self, SignUp, api_keys};
 use platform::tenancy::members::{self, RoleSpec};
 use platform::tenancy::{organizations, projects, roles};
-use protocol::views::{Verification, WorkspaceKind};
+use protocol::views::Verification;
 use serde_json::Value;
 use sqlx::PgPool;
 use support::{Launch, PASSWORD, fresh_database, run_to_exit, sign_in};
@@ -79,15 +79,22 @@ async fn fixture(db: &PgPool, public_url: &url::Url) -> Victim {
     let project = projects::create(db, &alice, org.id, "Victim Project")
         .await
         .unwrap();
+    let portal = platform::Platform::new(
+        db.clone(),
+        platform::SecretBox::from_key([9; 32]),
+        public_url.clone(),
+        Default::default(),
+    )
+    .unwrap();
     let workspace = platform::workspaces::create(
-        db,
+        &portal,
         &alice,
         project.id,
-        "victim-ws",
-        WorkspaceKind::Kubernetes,
+        &protocol::views::NewWorkspace::baremetal("victim-ws"),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .workspace;
     let role = roles::create(db, &alice, org.id, "Victim Role", "", &["dns.read".into()])
         .await
         .unwrap();
@@ -455,8 +462,74 @@ fn server_function_probes(v: &Victim) -> BTreeMap<&'static str, Probe> {
             probe(Tenant("task.cancel"), &[("task", &v.task)]),
         ),
         (
-            "get_workspace",
+            "get_workspace_details",
             probe(Tenant("workspace.read"), &[("workspace", &v.workspace)]),
+        ),
+        ("get_workspace_options", probe(Own, &[])),
+        (
+            "update_maintenance",
+            probe(
+                Tenant("workspace.maintenance.update"),
+                &[("workspace", &v.workspace), ("weekday", "1"), ("hour", "4")],
+            ),
+        ),
+        (
+            "delete_workspace",
+            probe(Tenant("workspace.delete"), &[("workspace", &v.workspace)]),
+        ),
+        ("admin_versions", probe(Operator, &[])),
+        (
+            "admin_add_version",
+            probe(Operator, &[("version", "1.30.1")]),
+        ),
+        (
+            "admin_set_version_active",
+            probe(Operator, &[("version", &random), ("active", "true")]),
+        ),
+        ("admin_clusters", probe(Operator, &[])),
+        (
+            "admin_register_cluster",
+            probe(
+                Operator,
+                &[
+                    ("name", "planted"),
+                    ("kind", "kamaji"),
+                    ("provider_type", "local"),
+                    ("domain", "planted.example.com"),
+                    ("kubeconfig", "not: a kubeconfig"),
+                    ("capacity", "1"),
+                ],
+            ),
+        ),
+        (
+            "admin_set_cluster_active",
+            probe(Operator, &[("cluster", &random), ("active", "true")]),
+        ),
+        (
+            "admin_check_cluster",
+            probe(Operator, &[("cluster", &random)]),
+        ),
+        ("admin_applications", probe(Operator, &[])),
+        (
+            "admin_add_application",
+            probe(
+                Operator,
+                &[
+                    ("name", "planted"),
+                    ("version", "1"),
+                    ("source", "manifests"),
+                    (
+                        "manifests",
+                        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: planted\n",
+                    ),
+                    ("position", "0"),
+                    ("install_timeout_secs", "1"),
+                ],
+            ),
+        ),
+        (
+            "admin_set_application_active",
+            probe(Operator, &[("application", &random), ("active", "true")]),
         ),
         (
             "workspace_tasks",
@@ -531,6 +604,34 @@ fn rest_probes(v: &Victim) -> BTreeMap<(String, String), Probe> {
             "GET",
             "/api/v1/organizations",
             "/api/v1/organizations".into(),
+            &[],
+        ),
+        rest(
+            Tenant("workspace.create"),
+            "POST",
+            "/api/v1/projects/{project}/workspaces",
+            format!("/api/v1/projects/{}/workspaces", v.project),
+            &[("name", "planted"), ("kind", "baremetal")],
+        ),
+        rest(
+            Tenant("project.read"),
+            "GET",
+            "/api/v1/projects/{project}/workspaces",
+            format!("/api/v1/projects/{}/workspaces", v.project),
+            &[],
+        ),
+        rest(
+            Tenant("workspace.read"),
+            "GET",
+            "/api/v1/workspaces/{workspace}",
+            format!("/api/v1/workspaces/{}", v.workspace),
+            &[],
+        ),
+        rest(
+            Tenant("workspace.delete"),
+            "DELETE",
+            "/api/v1/workspaces/{workspace}",
+            format!("/api/v1/workspaces/{}", v.workspace),
             &[],
         ),
         rest(
@@ -992,6 +1093,7 @@ async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
         .collect();
     let known = BTreeSet::from([
         "GET /api/tasks/{task}/events".to_string(),
+        "GET /api/workspaces/{workspace}/kubeconfig/{access}".to_string(),
         "GET /metrics".to_string(),
     ]);
     assert_eq!(
@@ -1020,6 +1122,31 @@ async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
         .unwrap();
     assert_eq!(viewer.status(), 200, "a viewer may watch (task.read)");
     checked += 1;
+    for access in ["admin", "oidc"] {
+        let download = format!(
+            "{base}/api/workspaces/{}/kubeconfig/{access}",
+            victim.workspace
+        );
+        let status = |cookie: Option<&String>| {
+            let mut request = client.get(&download);
+            if let Some(cookie) = cookie {
+                request = request.header(reqwest::header::COOKIE, cookie);
+            }
+            async move { request.send().await.unwrap().status() }
+        };
+        assert_eq!(
+            status(Some(&mallory)).await,
+            404,
+            "{access} kubeconfig for another tenant"
+        );
+        assert_eq!(status(None).await, 401, "{access} kubeconfig anonymously");
+        assert_eq!(
+            status(Some(&vic)).await,
+            403,
+            "a viewer may not download the {access} kubeconfig"
+        );
+        checked += 1;
+    }
 
     assert!(checked >= 60, "only {checked} routes were probed");
 

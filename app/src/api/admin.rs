@@ -1,6 +1,10 @@
 //! The operator console. Every function here needs a platform permission,
 //! which only operator accounts hold; to everyone else the console answers
 //! "not found".
+// Server functions behind HTML forms take one argument per form field; the
+// generated client functions repeat that list, so the lint cannot be
+// silenced per function.
+#![allow(clippy::too_many_arguments)]
 
 use leptos::prelude::*;
 use protocol::ids::OrganizationId;
@@ -84,4 +88,142 @@ pub async fn admin_audit(
     let (ctx, actor) = crate::server::signed_in().await?;
     let filter = crate::api::tenancy::audit_filter(action, actor_email, &before)?;
     Ok(platform::audit::all(ctx.db(), &actor, &filter).await?)
+}
+
+// ----- Kubernetes catalog -----
+
+#[server]
+pub async fn admin_versions() -> Result<Vec<protocol::views::KubernetesVersionView>, AppError> {
+    let (ctx, actor) = crate::server::signed_in().await?;
+    Ok(platform::kubernetes::catalog::versions(ctx.db(), &actor).await?)
+}
+
+#[server]
+pub async fn admin_add_version(
+    version: String,
+    #[server(default)] active: Option<String>,
+) -> Result<(), AppError> {
+    let (ctx, actor) = crate::server::signed_in().await?;
+    platform::kubernetes::catalog::add_version(ctx.db(), &actor, &version, active.is_some())
+        .await?;
+    Ok(())
+}
+
+#[server]
+pub async fn admin_set_version_active(
+    version: protocol::ids::KubernetesVersionId,
+    active: bool,
+) -> Result<(), AppError> {
+    let (ctx, actor) = crate::server::signed_in().await?;
+    Ok(
+        platform::kubernetes::catalog::set_version_active(ctx.db(), &actor, version, active)
+            .await?,
+    )
+}
+
+#[server]
+pub async fn admin_clusters() -> Result<Vec<protocol::views::ManagementClusterView>, AppError> {
+    let (ctx, actor) = crate::server::signed_in().await?;
+    Ok(platform::kubernetes::catalog::clusters(ctx.db(), &actor).await?)
+}
+
+#[server]
+pub async fn admin_register_cluster(
+    name: String,
+    kind: protocol::views::ManagementClusterKind,
+    #[server(default)] provider_type: Option<String>,
+    domain: String,
+    kubeconfig: String,
+    capacity: i32,
+) -> Result<(), AppError> {
+    let (_ctx, actor) = crate::server::signed_in().await?;
+    let platform = crate::server::platform()?;
+    let new = protocol::views::NewManagementCluster {
+        name,
+        kind,
+        provider_type: provider_type.filter(|p| !p.is_empty()),
+        domain,
+        kubeconfig,
+        capacity,
+    };
+    platform::kubernetes::catalog::register_cluster(&platform, &actor, &new).await?;
+    Ok(())
+}
+
+#[server]
+pub async fn admin_set_cluster_active(
+    cluster: protocol::ids::ManagementClusterId,
+    active: bool,
+) -> Result<(), AppError> {
+    let (ctx, actor) = crate::server::signed_in().await?;
+    Ok(
+        platform::kubernetes::catalog::set_cluster_active(ctx.db(), &actor, cluster, active)
+            .await?,
+    )
+}
+
+#[server]
+pub async fn admin_check_cluster(
+    cluster: protocol::ids::ManagementClusterId,
+) -> Result<protocol::views::ManagementClusterView, AppError> {
+    let (_ctx, actor) = crate::server::signed_in().await?;
+    let platform = crate::server::platform()?;
+    Ok(platform::kubernetes::catalog::check_cluster(&platform, &actor, cluster).await?)
+}
+
+#[server]
+pub async fn admin_applications() -> Result<Vec<protocol::views::ApplicationView>, AppError> {
+    let (ctx, actor) = crate::server::signed_in().await?;
+    Ok(platform::kubernetes::applications::list(ctx.db(), &actor).await?)
+}
+
+/// `source`: "manifests" (with `manifests`) or "helm" (with the chart
+/// fields).
+#[server]
+pub async fn admin_add_application(
+    name: String,
+    version: String,
+    source: protocol::views::ApplicationSource,
+    #[server(default)] manifests: Option<String>,
+    #[server(default)] chart_repository: Option<String>,
+    #[server(default)] chart_name: Option<String>,
+    #[server(default)] chart_version: Option<String>,
+    #[server(default)] chart_namespace: Option<String>,
+    #[server(default)] prerequisite: Option<String>,
+    position: i32,
+    install_timeout_secs: i32,
+) -> Result<(), AppError> {
+    use protocol::views::{ApplicationSource, ChartRef, NewApplication};
+    let (ctx, actor) = crate::server::signed_in().await?;
+    let chart = (source == ApplicationSource::Helm).then(|| ChartRef {
+        repository: chart_repository.unwrap_or_default(),
+        chart: chart_name.unwrap_or_default(),
+        version: chart_version.unwrap_or_default(),
+        namespace: chart_namespace.unwrap_or_default(),
+        values: String::new(),
+    });
+    let new = NewApplication {
+        name,
+        version,
+        source,
+        manifests: (source == ApplicationSource::Manifests).then(|| manifests.unwrap_or_default()),
+        chart,
+        prerequisite: prerequisite.is_some(),
+        position,
+        install_timeout_secs,
+    };
+    platform::kubernetes::applications::add(ctx.db(), &actor, &new).await?;
+    Ok(())
+}
+
+#[server]
+pub async fn admin_set_application_active(
+    application: protocol::ids::ApplicationId,
+    active: bool,
+) -> Result<(), AppError> {
+    let (ctx, actor) = crate::server::signed_in().await?;
+    Ok(
+        platform::kubernetes::applications::set_active(ctx.db(), &actor, application, active)
+            .await?,
+    )
 }

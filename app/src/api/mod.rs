@@ -7,3 +7,4 @@ pub mod admin;
 pub mod auth;
 pub mod tasks;
 pub mod tenancy;
+pub mod workspaces;

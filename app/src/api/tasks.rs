@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use protocol::ids::{TaskId, WorkspaceId};
-use protocol::views::{Page, TaskView, WorkspaceView};
+use protocol::views::{Page, TaskView};
 
 use crate::error::AppError;
 
@@ -17,12 +17,6 @@ pub async fn get_task(task: TaskId) -> Result<TaskView, AppError> {
 pub async fn cancel_task(task: TaskId) -> Result<TaskView, AppError> {
     let (ctx, actor) = crate::server::signed_in().await?;
     Ok(platform::tasks::cancel(ctx.db(), &actor, task).await?)
-}
-
-#[server]
-pub async fn get_workspace(workspace: WorkspaceId) -> Result<WorkspaceView, AppError> {
-    let (ctx, actor) = crate::server::signed_in().await?;
-    Ok(platform::workspaces::get(ctx.db(), &actor, workspace).await?)
 }
 
 #[server]

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use protocol::ids::{AccountId, InvitationId, OrganizationId, ProjectId, RoleBindingId, RoleId};
 use protocol::views::{
     AuditView, BuiltinRoleView, InvitationView, MemberView, OrganizationView, Page, PermissionView,
-    ProjectView, RoleView, WorkspaceKind, WorkspaceView,
+    ProjectView, RoleView, WorkspaceView,
 };
 use serde::{Deserialize, Serialize};
 
@@ -122,16 +122,6 @@ pub async fn list_workspaces(project: ProjectId) -> Result<Vec<WorkspaceView>, A
 pub async fn list_my_workspaces(page: u32) -> Result<Page<WorkspaceView>, AppError> {
     let (ctx, actor) = crate::server::signed_in().await?;
     Ok(platform::workspaces::list_all_mine(ctx.db(), &actor, self::page(page)).await?)
-}
-
-#[server]
-pub async fn create_workspace(
-    project: ProjectId,
-    name: String,
-    kind: WorkspaceKind,
-) -> Result<WorkspaceView, AppError> {
-    let (ctx, actor) = crate::server::signed_in().await?;
-    Ok(platform::workspaces::create(ctx.db(), &actor, project, &name, kind).await?)
 }
 
 // ----- members, invitations, role bindings -----

@@ -18,6 +18,8 @@ fn AdminHeader(current: &'static str) -> impl IntoView {
     let tabs = [
         ("/admin", "Overview"),
         ("/admin/organizations", "Organizations"),
+        ("/admin/kubernetes", "Kubernetes"),
+        ("/admin/tasks", "Tasks"),
         ("/admin/mail", "Mail"),
         ("/admin/audit", "Audit log"),
     ];
@@ -194,6 +196,16 @@ fn AdminOrganizations() -> impl IntoView {
                 })}
             </Transition>
         </Card>
+    }
+}
+
+#[component]
+pub fn AdminKubernetesPage() -> impl IntoView {
+    view! {
+        <SignedIn>
+            <AdminHeader current="/admin/kubernetes" />
+            <crate::pages::catalog::AdminKubernetes />
+        </SignedIn>
     }
 }
 

@@ -76,7 +76,7 @@ fn Project() -> impl IntoView {
     });
     let rename = ServerAction::<RenameProject>::new();
     let delete = ServerAction::<DeleteProject>::new();
-    let create = ServerAction::<CreateWorkspace>::new();
+    let create = ServerAction::<crate::api::workspaces::CreateWorkspace>::new();
     let page = Resource::new(
         move || (id.get(), rename.version().get()),
         |(id, _)| async move { get_project(id.ok_or(AppError::NotFound)?).await },
@@ -85,10 +85,8 @@ fn Project() -> impl IntoView {
         move || (id.get(), create.version().get()),
         |(id, _)| async move { list_workspaces(id.ok_or(AppError::NotFound)?).await },
     );
-    let create_error = error_of(create.value());
     let rename_error = error_of(rename.value());
     let delete_error = error_of(delete.value());
-    let name_preview = RwSignal::new(String::new());
 
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
@@ -118,7 +116,7 @@ fn Project() -> impl IntoView {
                                                             <tr>
                                                                 <td class=TD><A href=format!("/workspaces/{}", w.id) attr:class=LINK>{w.name}</A></td>
                                                                 <td class=TD>{match w.kind { WorkspaceKind::Kubernetes => "Kubernetes", WorkspaceKind::Baremetal => "Bare metal" }}</td>
-                                                                <td class=TD><Badge text=w.state /></td>
+                                                                <td class=TD><Badge text=w.state.label() tone=crate::pages::workspaces::state_tone(w.state) /></td>
                                                                 <td class=TD>{display_time(w.created_at)}</td>
                                                             </tr>
                                                         }).collect_view()}
@@ -134,31 +132,7 @@ fn Project() -> impl IntoView {
                                             "Your role here does not include creating workspaces (workspace.create), or the organization is not verified yet. Ask an owner or admin."
                                         </p>
                                     })}
-                                    <ActionForm action=create attr:class="grid gap-3 sm:grid-cols-3 sm:items-end">
-                                        <input type="hidden" name="project" value=project_id.to_string() />
-                                        <div>
-                                            <label for="field-name" class="block text-sm font-medium text-slate-800">"Name"</label>
-                                            <input id="field-name" name="name" required class=format!("mt-1 {INPUT}")
-                                                aria-describedby="workspace-name-preview"
-                                                on:input=move |ev| name_preview.set(event_target_value(&ev)) />
-                                            <p id="workspace-name-preview" class="mt-1 text-xs text-slate-500">
-                                                {move || {
-                                                    let n = protocol::names::workspace_name(&name_preview.get());
-                                                    if n.is_empty() { "Lowercase letters, digits and dashes.".to_string() } else { format!("Will be created as {n}") }
-                                                }}
-                                            </p>
-                                            {move || create_error.get().and_then(|e| e.for_field("name")).map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })}
-                                        </div>
-                                        <div>
-                                            <label for="workspace-kind" class="block text-sm font-medium text-slate-800">"Type"</label>
-                                            <select id="workspace-kind" name="kind" class=format!("mt-1 {INPUT}")>
-                                                <option value="kubernetes">"Kubernetes"</option>
-                                                <option value="baremetal">"Bare metal"</option>
-                                            </select>
-                                        </div>
-                                        <div><Submit label="Create workspace" pending=create.pending() /></div>
-                                    </ActionForm>
-                                    <div class="mt-2"><FormError error=create_error fields=&["name"] /></div>
+                                    <crate::pages::workspaces::NewWorkspaceForm project=project_id action=create />
                                 </Card>
                                 {(p.can_update || p.can_delete).then(|| view! {
                                     <Card title="Project settings">
@@ -217,9 +191,9 @@ fn Workspaces() -> impl IntoView {
                                 <tbody class="divide-y divide-slate-100">
                                     {p.items.into_iter().map(|w| view! {
                                         <tr>
-                                            <td class=TD>{w.name.clone()}</td>
+                                            <td class=TD><A href=format!("/workspaces/{}", w.id) attr:class=LINK>{w.name.clone()}</A></td>
                                             <td class=TD>{match w.kind { WorkspaceKind::Kubernetes => "Kubernetes", WorkspaceKind::Baremetal => "Bare metal" }}</td>
-                                            <td class=TD><Badge text=w.state.clone() /></td>
+                                            <td class=TD><Badge text=w.state.label() tone=crate::pages::workspaces::state_tone(w.state) /></td>
                                             <td class=TD><A href=format!("/projects/{}", w.project_id) attr:class=LINK>"Open project"</A></td>
                                         </tr>
                                     }).collect_view()}

@@ -6,9 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use protocol::ids::{TaskId, WorkspaceId};
-use protocol::views::{
-    StepState, TaskState, TaskView, WorkspaceKind, display_duration, display_time,
-};
+use protocol::views::{StepState, TaskState, TaskView, display_duration, display_time};
 
 use crate::api::tasks::*;
 use crate::components::*;
@@ -34,22 +32,28 @@ fn step_tone(state: StepState) -> Tone {
 
 #[component]
 pub fn TaskPage() -> impl IntoView {
-    view! {
-        <SignedIn>
-            <Task />
-        </SignedIn>
-    }
-}
-
-#[component]
-fn Task() -> impl IntoView {
     let params = use_params_map();
-    let id = Memo::new(move |_| {
+    let id = Signal::derive(move || {
         params
             .read()
             .get("task")
             .and_then(|s| s.parse::<TaskId>().ok())
     });
+    view! {
+        <SignedIn>
+            <LiveTask id />
+        </SignedIn>
+    }
+}
+
+/// A task with its steps, following them live. `embedded`: inside another
+/// page (no page title); `on_change` hears every update.
+#[component]
+pub fn LiveTask(
+    id: Signal<Option<TaskId>>,
+    #[prop(optional)] embedded: bool,
+    #[prop(optional)] on_change: Option<Callback<TaskView>>,
+) -> impl IntoView {
     let first = Resource::new(
         move || id.get(),
         |id| async move { get_task(id.ok_or(AppError::NotFound)?).await },
@@ -69,6 +73,13 @@ fn Task() -> impl IntoView {
         }
     });
     let cancel_error = Signal::derive(move || cancel.value().get().and_then(Result::err));
+    if let Some(on_change) = on_change {
+        Effect::new(move |_| {
+            if let Some(view) = live.get() {
+                on_change.run(view);
+            }
+        });
+    }
 
     view! {
         <Transition fallback=|| view! { <Loading /> }>
@@ -79,9 +90,12 @@ fn Task() -> impl IntoView {
                     Ok(task) => {
                         let task_id = task.id;
                         view! {
-                            <Title text=task.title.clone() />
-                            {task.workspace_id.map(|w| view! {
+                            {(!embedded).then(|| view! { <Title text=task.title.clone() /> })}
+                            {task.workspace_id.filter(|_| !embedded).map(|w| view! {
                                 <p class="text-sm text-slate-500"><A href=format!("/workspaces/{w}") attr:class=LINK>"Workspace"</A>" / task"</p>
+                            })}
+                            {embedded.then(|| view! {
+                                <p class="mb-2 text-sm"><A href=format!("/tasks/{task_id}") attr:class=LINK>"Open the task"</A></p>
                             })}
                             <PageHeader title=task.title.clone()>
                                 <span data-testid="task-state"><Badge text=task.state.label() tone=task_tone(task.state) /></span>
@@ -210,48 +224,16 @@ fn TaskTable(
     }
 }
 
+/// A workspace's tasks, newest first, paged.
 #[component]
-pub fn WorkspacePage() -> impl IntoView {
-    view! {
-        <SignedIn>
-            <Workspace />
-        </SignedIn>
-    }
-}
-
-#[component]
-fn Workspace() -> impl IntoView {
-    let params = use_params_map();
-    let id = Memo::new(move |_| {
-        params
-            .read()
-            .get("workspace")
-            .and_then(|s| s.parse::<WorkspaceId>().ok())
-    });
+pub fn WorkspaceTasks(id: Signal<Option<WorkspaceId>>) -> impl IntoView {
     let page = page_from_query();
-    let workspace = Resource::new(
-        move || id.get(),
-        |id| async move { get_workspace(id.ok_or(AppError::NotFound)?).await },
-    );
     let tasks = Resource::new(
         move || (id.get(), page.get()),
         |(id, page)| async move { workspace_tasks(id.ok_or(AppError::NotFound)?, page).await },
     );
     view! {
-        <Transition fallback=|| view! { <Loading /> }>
-            {move || workspace.get().map(|r| match r {
-                Err(e) => view! { <ErrorText error=e /> }.into_any(),
-                Ok(w) => view! {
-                    <Title text=w.name.clone() />
-                    <p class="text-sm text-slate-500"><A href=format!("/projects/{}", w.project_id) attr:class=LINK>"Project"</A>" / workspace"</p>
-                    <PageHeader title=w.name.clone()>
-                        <Badge text=match w.kind { WorkspaceKind::Kubernetes => "Kubernetes", WorkspaceKind::Baremetal => "bare metal" } />
-                        <Badge text=w.state.clone() />
-                    </PageHeader>
-                }.into_any(),
-            })}
-        </Transition>
-        <Card title="Tasks" id="tasks">
+        <Card title="Task history" id="tasks">
             <Transition fallback=|| view! { <Loading /> }>
                 {move || tasks.get().map(|r| match r {
                     Err(e) => view! { <ErrorText error=e /> }.into_any(),

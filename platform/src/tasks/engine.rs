@@ -91,6 +91,13 @@ pub trait Handler: Send + Sync + 'static {
         &'a self,
         ctx: &'a StepContext,
     ) -> BoxFuture<'a, Result<Option<serde_json::Value>, StepError>>;
+
+    /// Called once the task failed for good or was cancelled, with the
+    /// reason kept on the task: the place to record the outcome on the thing
+    /// the task worked on.
+    fn stopped<'a>(&'a self, _input: &'a serde_json::Value, _reason: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// What a step knows about its task, and how it waits.
@@ -206,7 +213,7 @@ struct PlannedStep {
 /// How one task's run ended in this process.
 enum Ended {
     Succeeded,
-    Failed,
+    Failed(String),
     Cancelled,
     /// Waiting for a retry, or handed back at shutdown.
     Requeued,
@@ -480,16 +487,25 @@ impl Engine {
             running.insert(task.id, token.clone());
         }
         let id = task.id;
-        let ended = match self.inner.handlers.get(kind.as_str()).cloned() {
+        let input = task.input.clone();
+        let handler = self.inner.handlers.get(kind.as_str()).cloned();
+        let ended = match handler.clone() {
             Some(handler) => self.run_steps(task, handler, &token, stop).await,
             None => Ok(Ended::Requeued),
         };
+        if let (Some(handler), Ok(ended)) = (&handler, &ended) {
+            match ended {
+                Ended::Failed(reason) => handler.stopped(&input, reason).await,
+                Ended::Cancelled => handler.stopped(&input, "cancelled").await,
+                _ => {}
+            }
+        }
         if let Ok(mut running) = self.inner.running.lock() {
             running.remove(&id);
         }
         let outcome = match ended {
             Ok(Ended::Succeeded) => "succeeded",
-            Ok(Ended::Failed) => "failed",
+            Ok(Ended::Failed(_)) => "failed",
             Ok(Ended::Cancelled) => "cancelled",
             Ok(Ended::Requeued | Ended::LostLease) => return,
             Err(e) => {
@@ -798,7 +814,7 @@ impl Engine {
                 .end(task, step, "failed", "failed", Some(message), None)
                 .await?
             {
-                Ended::Failed
+                Ended::Failed(message.to_string())
             } else {
                 Ended::LostLease
             },

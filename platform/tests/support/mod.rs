@@ -53,3 +53,33 @@ pub async fn audit_actions(db: &PgPool) -> Vec<String> {
 pub fn public_url() -> url::Url {
     url::Url::parse("http://localhost:3000").unwrap()
 }
+
+pub fn platform(db: &PgPool) -> platform::Platform {
+    platform::Platform::new(
+        db.clone(),
+        platform::SecretBox::from_key([7; 32]),
+        public_url(),
+        platform::identity::SessionPolicy {
+            idle: std::time::Duration::from_secs(3600),
+            lifetime: std::time::Duration::from_secs(86_400),
+        },
+    )
+    .unwrap()
+}
+
+/// A bare-metal workspace (no Kubernetes catalog needed).
+pub async fn workspace(
+    db: &PgPool,
+    actor: &Actor,
+    project: protocol::ids::ProjectId,
+    name: &str,
+) -> platform::Result<protocol::views::WorkspaceView> {
+    platform::workspaces::create(
+        &platform(db),
+        actor,
+        project,
+        &protocol::views::NewWorkspace::baremetal(name),
+    )
+    .await
+    .map(|c| c.workspace)
+}

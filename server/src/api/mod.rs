@@ -6,6 +6,7 @@
 mod error;
 mod keys;
 mod tenancy;
+mod workspaces;
 
 use std::net::SocketAddr;
 
@@ -80,6 +81,14 @@ pub fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(tenancy::remove_member))
         .routes(routes!(tenancy::list_invitations, tenancy::invite))
         .routes(routes!(tenancy::revoke_invitation))
+        .routes(routes!(
+            workspaces::list_workspaces,
+            workspaces::create_workspace
+        ))
+        .routes(routes!(
+            workspaces::get_workspace,
+            workspaces::delete_workspace
+        ))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
 }
