@@ -253,6 +253,11 @@ async fn every_precondition_refuses_and_nothing_is_created(db: PgPool) {
 
 struct Estate {
     portal: platform::Platform,
+    /// An operator who registered kubesim and version 1.33.2.
+    op: Actor,
+    /// Owner of a verified organization with `project`.
+    alice: Actor,
+    project: ProjectId,
     sim: kubesim::Kubesim,
     dns: fakes::cloudflare::FakeCloudflare,
     engine_stop: CancellationToken,
@@ -260,6 +265,15 @@ struct Estate {
 }
 
 async fn estate(db: &PgPool, kamaji: kubesim::Kamaji, health_timeout: Duration) -> Estate {
+    estate_with(db, kamaji, health_timeout, false).await
+}
+
+async fn estate_with(
+    db: &PgPool,
+    kamaji: kubesim::Kamaji,
+    health_timeout: Duration,
+    delete_on_late_failure: bool,
+) -> Estate {
     let portal = platform(db);
     let sim = kubesim::start(kubesim::Config {
         kamaji,
@@ -281,7 +295,7 @@ async fn estate(db: &PgPool, kamaji: kubesim::Kamaji, health_timeout: Duration) 
         ),
         kubeconfig_timeout: Duration::from_secs(20),
         health_timeout,
-        delete_on_late_failure: false,
+        delete_on_late_failure,
         portal_url: "http://localhost:3000".into(),
     });
     let engine = Engine::new(
@@ -300,13 +314,21 @@ async fn estate(db: &PgPool, kamaji: kubesim::Kamaji, health_timeout: Duration) 
     .handler(pipeline::TeardownHandler::new(portal.clone(), settings));
     let engine_stop = CancellationToken::new();
     let workers = engine.start(engine_stop.clone());
-    Estate {
+    let op = operator(db).await;
+    let alice = actor(db, "alice@example.com").await;
+    let project = verified_project(db, &alice).await;
+    let e = Estate {
         portal,
+        op,
+        alice,
+        project,
         sim,
         dns,
         engine_stop,
         workers,
-    }
+    };
+    registered(&e).await;
+    e
 }
 
 impl Estate {
@@ -317,7 +339,16 @@ impl Estate {
     }
 }
 
-async fn registered(e: &Estate, op: &Actor) -> ManagementClusterId {
+/// Kamaji without its delay.
+fn instant() -> kubesim::Kamaji {
+    kubesim::Kamaji {
+        ready_delay: Duration::ZERO,
+        ..Default::default()
+    }
+}
+
+async fn registered(e: &Estate) -> ManagementClusterId {
+    let op = &e.op;
     catalog::add_version(e.portal.db(), op, "1.33.2", true)
         .await
         .unwrap();
@@ -366,19 +397,8 @@ async fn settle(
 
 #[sqlx::test(migrator = "platform::db::MIGRATOR")]
 async fn a_workspace_is_provisioned_used_and_deleted_without_leftovers(db: PgPool) {
-    let e = estate(
-        &db,
-        kubesim::Kamaji {
-            ready_delay: Duration::ZERO,
-            ..Default::default()
-        },
-        Duration::from_secs(20),
-    )
-    .await;
-    let op = operator(&db).await;
-    registered(&e, &op).await;
-    let alice = actor(&db, "alice@example.com").await;
-    let project = verified_project(&db, &alice).await;
+    let e = estate(&db, instant(), Duration::from_secs(20)).await;
+    let (alice, project) = (e.alice.clone(), e.project);
     let created = workspaces::create(
         &e.portal,
         &alice,
@@ -503,20 +523,9 @@ async fn a_workspace_is_provisioned_used_and_deleted_without_leftovers(db: PgPoo
 
 #[sqlx::test(migrator = "platform::db::MIGRATOR")]
 async fn an_api_that_never_becomes_healthy_fails_the_workspace(db: PgPool) {
-    let e = estate(
-        &db,
-        kubesim::Kamaji {
-            ready_delay: Duration::ZERO,
-            ..Default::default()
-        },
-        Duration::from_secs(2),
-    )
-    .await;
-    let op = operator(&db).await;
-    registered(&e, &op).await;
+    let e = estate(&db, instant(), Duration::from_secs(2)).await;
+    let (alice, project) = (e.alice.clone(), e.project);
     e.sim.inject("*", kubesim::Failure::NeverHealthy);
-    let alice = actor(&db, "alice@example.com").await;
-    let project = verified_project(&db, &alice).await;
     let created = workspaces::create(
         &e.portal,
         &alice,
@@ -540,8 +549,7 @@ async fn an_api_that_never_becomes_healthy_fails_the_workspace(db: PgPool) {
 #[sqlx::test(migrator = "platform::db::MIGRATOR")]
 async fn bare_metal_workspaces_skip_kubernetes(db: PgPool) {
     let e = estate(&db, kubesim::Kamaji::default(), Duration::from_secs(5)).await;
-    let alice = actor(&db, "alice@example.com").await;
-    let project = verified_project(&db, &alice).await;
+    let (alice, project) = (e.alice.clone(), e.project);
     let created = workspaces::create(
         &e.portal,
         &alice,
@@ -608,21 +616,10 @@ async fn add_app(e: &Estate, op: &Actor, name: &str, prerequisite: bool, timeout
 
 #[sqlx::test(migrator = "platform::db::MIGRATOR")]
 async fn catalog_applications_install_before_and_after_the_control_plane(db: PgPool) {
-    let e = estate(
-        &db,
-        kubesim::Kamaji {
-            ready_delay: Duration::ZERO,
-            ..Default::default()
-        },
-        Duration::from_secs(20),
-    )
-    .await;
-    let op = operator(&db).await;
-    registered(&e, &op).await;
+    let e = estate(&db, instant(), Duration::from_secs(20)).await;
+    let (op, alice, project) = (e.op.clone(), e.alice.clone(), e.project);
     add_app(&e, &op, "pre-konnectivity", true, 30).await;
     add_app(&e, &op, "post-metrics", false, 30).await;
-    let alice = actor(&db, "alice@example.com").await;
-    let project = verified_project(&db, &alice).await;
     let id = workspaces::create(
         &e.portal,
         &alice,
@@ -662,22 +659,11 @@ async fn catalog_applications_install_before_and_after_the_control_plane(db: PgP
 
 #[sqlx::test(migrator = "platform::db::MIGRATOR")]
 async fn a_prerequisite_that_times_out_is_cleaned_up_and_fails_the_workspace(db: PgPool) {
-    let e = estate(
-        &db,
-        kubesim::Kamaji {
-            ready_delay: Duration::ZERO,
-            ..Default::default()
-        },
-        Duration::from_secs(20),
-    )
-    .await;
-    let op = operator(&db).await;
-    registered(&e, &op).await;
+    let e = estate(&db, instant(), Duration::from_secs(20)).await;
+    let (op, alice, project) = (e.op.clone(), e.alice.clone(), e.project);
     e.sim
         .inject_workload("pre-stuck", kubesim::WorkloadFailure::Stall);
     add_app(&e, &op, "pre-stuck", true, 2).await;
-    let alice = actor(&db, "alice@example.com").await;
-    let project = verified_project(&db, &alice).await;
     let id = workspaces::create(
         &e.portal,
         &alice,
@@ -716,5 +702,98 @@ async fn a_prerequisite_that_times_out_is_cleaned_up_and_fails_the_workspace(db:
     let maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(mgmt, &ns);
     assert!(maps.get_opt("pre-stuck-settings").await.unwrap().is_none());
     assert!(e.sim.tenants().is_empty());
+    e.stop().await;
+}
+
+#[sqlx::test(migrator = "platform::db::MIGRATOR")]
+async fn with_the_deletion_policy_a_late_failure_tears_the_workspace_down(db: PgPool) {
+    let e = estate_with(&db, instant(), Duration::from_secs(2), true).await;
+    let (alice, project) = (e.alice.clone(), e.project);
+    e.sim.inject("doomed", kubesim::Failure::NeverHealthy);
+    let id = workspaces::create(
+        &e.portal,
+        &alice,
+        project,
+        &NewWorkspace::kubernetes("doomed", "1.33.2", "local"),
+    )
+    .await
+    .unwrap()
+    .workspace
+    .id;
+    // Marked for deletion with the reason, then removed with all it built:
+    // the provisioning task failed, then the teardown ran.
+    let started = Instant::now();
+    while let Some((state, _)) = state_of(&db, id).await {
+        assert_ne!(state, WorkspaceState::Active);
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "still {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tasks: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT kind, state::text, error FROM tasks WHERE input->>'workspace' = $1 ORDER BY created_at",
+    )
+    .bind(id.to_string())
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    assert_eq!(
+        (tasks[0].0.as_str(), tasks[0].1.as_str()),
+        ("workspace.provision", "failed")
+    );
+    assert!(
+        tasks[0]
+            .2
+            .as_deref()
+            .unwrap_or("")
+            .contains("did not become healthy")
+    );
+    assert_eq!(
+        (tasks[1].0.as_str(), tasks[1].1.as_str()),
+        ("workspace.teardown", "succeeded")
+    );
+    assert!(e.sim.tenants().is_empty());
+    assert!(e.dns.records().is_empty());
+    e.stop().await;
+}
+
+#[sqlx::test(migrator = "platform::db::MIGRATOR")]
+async fn drift_shows_when_a_tenant_api_stops_answering(db: PgPool) {
+    let e = estate(&db, instant(), Duration::from_secs(20)).await;
+    let (alice, project) = (e.alice.clone(), e.project);
+    let id = workspaces::create(
+        &e.portal,
+        &alice,
+        project,
+        &NewWorkspace::kubernetes("drifty", "1.33.2", "local"),
+    )
+    .await
+    .unwrap()
+    .workspace
+    .id;
+    let (state, _) = settle(&db, id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(state, WorkspaceState::Active);
+    workspaces::health::check_batch(&e.portal).await.unwrap();
+    let before = workspaces::details(&db, &alice, id).await.unwrap().health;
+    assert_eq!(before.as_deref(), Some("healthy"));
+    e.sim.inject("drifty", kubesim::Failure::ServerErrors);
+    sqlx::query("UPDATE workspaces SET health_checked_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    workspaces::health::check_batch(&e.portal).await.unwrap();
+    let after = workspaces::details(&db, &alice, id).await.unwrap();
+    assert!(after.health_checked_at.is_some());
+    assert!(
+        after
+            .health
+            .as_deref()
+            .is_some_and(|h| h.starts_with("API unhealthy")),
+        "before: {before:?}, after: {:?}",
+        after.health
+    );
     e.stop().await;
 }

@@ -183,32 +183,14 @@ pub async fn add(db: &PgPool, actor: &Actor, new: &NewApplication) -> Result<App
 
 pub async fn set_active(db: &PgPool, actor: &Actor, id: ApplicationId, active: bool) -> Result<()> {
     authorize(db, actor, Permission::PlatformCatalog, Resource::Platform).await?;
-    let mut tx = db.begin().await?;
-    let changed = sqlx::query("UPDATE kubernetes_applications SET active = $2 WHERE id = $1")
-        .bind(id)
-        .bind(active)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if changed == 0 {
-        return Err(Error::NotFound);
-    }
-    audit::record(
-        &mut tx,
-        By::Actor(actor),
-        Entry::new(
-            if active {
-                "application.activate"
-            } else {
-                "application.deactivate"
-            },
-            "application",
-            id,
-        ),
+    super::catalog::set_active(
+        db,
+        actor,
+        super::catalog::CatalogEntry::Application,
+        id.0,
+        active,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// The objects an application consists of, with `namespace` for namespaced

@@ -91,32 +91,7 @@ pub async fn set_version_active(
     active: bool,
 ) -> Result<()> {
     operator(db, actor).await?;
-    let mut tx = db.begin().await?;
-    let changed = sqlx::query("UPDATE kubernetes_versions SET active = $2 WHERE id = $1")
-        .bind(id)
-        .bind(active)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if changed == 0 {
-        return Err(Error::NotFound);
-    }
-    audit::record(
-        &mut tx,
-        By::Actor(actor),
-        Entry::new(
-            if active {
-                "kubernetes_version.activate"
-            } else {
-                "kubernetes_version.deactivate"
-            },
-            "kubernetes_version",
-            id,
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    set_active(db, actor, CatalogEntry::Version, id.0, active).await
 }
 
 const CLUSTER_VIEW: &str = "SELECT c.id, c.name, c.kind, c.provider_type, c.domain, c.server, c.active,
@@ -252,32 +227,7 @@ pub async fn set_cluster_active(
     active: bool,
 ) -> Result<()> {
     operator(db, actor).await?;
-    let mut tx = db.begin().await?;
-    let changed = sqlx::query("UPDATE management_clusters SET active = $2 WHERE id = $1")
-        .bind(id)
-        .bind(active)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if changed == 0 {
-        return Err(Error::NotFound);
-    }
-    audit::record(
-        &mut tx,
-        By::Actor(actor),
-        Entry::new(
-            if active {
-                "management_cluster.activate"
-            } else {
-                "management_cluster.deactivate"
-            },
-            "management_cluster",
-            id,
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    set_active(db, actor, CatalogEntry::Cluster, id.0, active).await
 }
 
 /// Connects again and records the outcome.
@@ -410,6 +360,69 @@ pub async fn ensure_local(platform: &Platform, kubeconfig: &str) -> Result<()> {
         )
         .await?;
     }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The catalog's entries that operators switch on and off.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CatalogEntry {
+    Version,
+    Cluster,
+    Application,
+}
+
+impl CatalogEntry {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Version => "kubernetes_versions",
+            Self::Cluster => "management_clusters",
+            Self::Application => "kubernetes_applications",
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Version => "kubernetes_version",
+            Self::Cluster => "management_cluster",
+            Self::Application => "application",
+        }
+    }
+}
+
+/// Activates or deactivates a catalog entry, audit-logged; the caller has
+/// checked `platform.catalog`.
+pub(crate) async fn set_active(
+    db: &PgPool,
+    actor: &Actor,
+    entry: CatalogEntry,
+    id: uuid::Uuid,
+    active: bool,
+) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let changed = sqlx::query(&format!(
+        "UPDATE {} SET active = $2 WHERE id = $1",
+        entry.table()
+    ))
+    .bind(id)
+    .bind(active)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(Error::NotFound);
+    }
+    let action = format!(
+        "{}.{}",
+        entry.kind(),
+        if active { "activate" } else { "deactivate" }
+    );
+    audit::record(
+        &mut tx,
+        By::Actor(actor),
+        Entry::new(&action, entry.kind(), id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

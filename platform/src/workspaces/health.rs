@@ -54,31 +54,12 @@ pub async fn check_batch(platform: &Platform) -> Result<usize, sqlx::Error> {
 }
 
 async fn check(platform: &Platform, id: WorkspaceId) -> Result<(), String> {
-    let sealed: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT kubeconfig FROM workspaces WHERE id = $1")
-            .bind(id)
-            .fetch_one(platform.db())
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let client = super::pipeline::tenant_client(platform, id)
             .await
             .map_err(|e| e.to_string())?;
-    let sealed = sealed.ok_or("no kubeconfig stored")?;
-    let yaml = platform
-        .secrets()
-        .open(super::KUBECONFIG_PURPOSE, &sealed)
-        .map_err(|e| e.to_string())?;
-    let yaml = String::from_utf8(yaml).map_err(|e| e.to_string())?;
-    let client = crate::kubernetes::connect(&yaml)
-        .await
-        .map_err(|e| e.to_string())?;
-    let request = http::Request::get("/healthz")
-        .body(Vec::new())
-        .map_err(|e| e.to_string())?;
-    let body = tokio::time::timeout(Duration::from_secs(10), client.request_text(request))
-        .await
-        .map_err(|_| "no answer within 10 s".to_string())?
-        .map_err(|e| e.to_string())?;
-    if body.trim() == "ok" {
-        Ok(())
-    } else {
-        Err(format!("/healthz said {body:?}"))
-    }
+        super::pipeline::healthz(&client).await
+    })
+    .await
+    .map_err(|_| "no answer within 10 s".to_string())?
 }

@@ -212,6 +212,18 @@ fn publishes(dns: &Dns) -> bool {
     !matches!(dns, Dns::None)
 }
 
+/// A client for the workspace's tenant API through Kamaji's admin
+/// kubeconfig on the management cluster (the address, not the published
+/// name, so it works whatever DNS does).
+pub(crate) async fn tenant_client(
+    platform: &Platform,
+    id: WorkspaceId,
+) -> Result<kube::Client, StepError> {
+    let w = load(platform, id).await?;
+    let mgmt = management(platform, &w).await?;
+    Ok(tenant(&mgmt, &w).await?.0)
+}
+
 fn apply() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
@@ -604,7 +616,7 @@ impl ProvisionHandler {
     }
 }
 
-async fn healthz(client: &kube::Client) -> Result<(), String> {
+pub(crate) async fn healthz(client: &kube::Client) -> Result<(), String> {
     let request = http::Request::get("/healthz")
         .body(Vec::new())
         .map_err(|e| e.to_string())?;
