@@ -17,7 +17,10 @@ let browser;
 before(async () => {
   const kubesimPort = await freePort();
   portal = await startPortal({
-    args: ['--local-kubesim-port', String(kubesimPort), '--local-kubesim-delay-ms', '800'],
+    args: [
+      '--local-kubesim-port', String(kubesimPort), '--local-kubesim-delay-ms', '800',
+      '--managed-network-pool', '10.64.0.0/12',
+    ],
   });
   browser = await launchBrowser();
 });
@@ -78,6 +81,7 @@ test('a Kubernetes workspace is provisioned live and its admin kubeconfig works 
   assert.equal(await steps.filter({ hasText: 'succeeded' }).count(), 12);
   const endpoint = (await alice.getByTestId('workspace-endpoint').textContent()).trim();
   assert.match(endpoint, /^https:\/\/[0-9a-f-]+\.k8s\.loopback\.localhost:\d+$/);
+  await alice.getByText('10.64.0.0/20').waitFor();
   await alice.screenshot({ path: screenshotPath('workspace-active.png') });
 
   // The admin kubeconfig: break-glass, downloaded, and it works.

@@ -265,7 +265,7 @@ struct Estate {
 }
 
 async fn estate(db: &PgPool, kamaji: kubesim::Kamaji, health_timeout: Duration) -> Estate {
-    estate_with(db, kamaji, health_timeout, false).await
+    estate_with(db, kamaji, health_timeout, false, None).await
 }
 
 async fn estate_with(
@@ -273,6 +273,7 @@ async fn estate_with(
     kamaji: kubesim::Kamaji,
     health_timeout: Duration,
     delete_on_late_failure: bool,
+    managed_network: Option<platform::workspaces::network::Pool>,
 ) -> Estate {
     let portal = platform(db);
     let sim = kubesim::start(kubesim::Config {
@@ -296,6 +297,7 @@ async fn estate_with(
         kubeconfig_timeout: Duration::from_secs(20),
         health_timeout,
         delete_on_late_failure,
+        managed_network: managed_network.is_some(),
         portal_url: "http://localhost:3000".into(),
     });
     let engine = Engine::new(
@@ -312,6 +314,13 @@ async fn estate_with(
         settings.clone(),
     ))
     .handler(pipeline::TeardownHandler::new(portal.clone(), settings));
+    let engine = match managed_network {
+        Some(pool) => engine.handler(platform::workspaces::network::CreateNetworkHandler::new(
+            db.clone(),
+            pool,
+        )),
+        None => engine,
+    };
     let engine_stop = CancellationToken::new();
     let workers = engine.start(engine_stop.clone());
     let op = operator(db).await;
@@ -707,7 +716,7 @@ async fn a_prerequisite_that_times_out_is_cleaned_up_and_fails_the_workspace(db:
 
 #[sqlx::test(migrator = "platform::db::MIGRATOR")]
 async fn with_the_deletion_policy_a_late_failure_tears_the_workspace_down(db: PgPool) {
-    let e = estate_with(&db, instant(), Duration::from_secs(2), true).await;
+    let e = estate_with(&db, instant(), Duration::from_secs(2), true, None).await;
     let (alice, project) = (e.alice.clone(), e.project);
     e.sim.inject("doomed", kubesim::Failure::NeverHealthy);
     let id = workspaces::create(
@@ -795,5 +804,45 @@ async fn drift_shows_when_a_tenant_api_stops_answering(db: PgPool) {
         "before: {before:?}, after: {:?}",
         after.health
     );
+    e.stop().await;
+}
+
+#[sqlx::test(migrator = "platform::db::MIGRATOR")]
+async fn a_managed_network_is_made_by_its_own_task_first(db: PgPool) {
+    let pool = platform::workspaces::network::Pool::parse("10.64.0.0/12", 20).unwrap();
+    let e = estate_with(&db, instant(), Duration::from_secs(20), false, Some(pool)).await;
+    let (alice, project) = (e.alice.clone(), e.project);
+    let mut ids = Vec::new();
+    for new in [
+        NewWorkspace::kubernetes("net-a", "1.33.2", "local"),
+        NewWorkspace::baremetal("net-b"),
+    ] {
+        ids.push(
+            workspaces::create(&e.portal, &alice, project, &new)
+                .await
+                .unwrap()
+                .workspace
+                .id,
+        );
+    }
+    for id in &ids {
+        let (state, reason) = settle(&db, *id, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(state, WorkspaceState::Active, "{reason:?}");
+    }
+    let networks: Vec<String> = sqlx::query_scalar(
+        "SELECT cidr FROM networks WHERE workspace_id = ANY($1) AND state = 'ready' ORDER BY cidr",
+    )
+    .bind(&ids)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(networks, vec!["10.64.0.0/20", "10.64.16.0/20"]);
+    let network_tasks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tasks WHERE kind = 'network.create' AND state = 'succeeded'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(network_tasks, 2);
     e.stop().await;
 }

@@ -437,6 +437,8 @@ pub struct WorkspaceDetails {
     pub sizing: Option<Sizing>,
     pub management_cluster: Option<String>,
     pub namespace: Option<String>,
+    /// The managed network's block, when the portal plans networks.
+    pub network: Option<String>,
     pub endpoint: Option<String>,
     pub dns_name: Option<String>,
     pub has_kubeconfig: bool,

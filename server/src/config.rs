@@ -153,6 +153,15 @@ pub struct Config {
     #[arg(long, env = "LOOPBACK_DRIFT_INTERVAL_SECS", default_value_t = 60)]
     pub drift_interval_secs: u64,
 
+    /// IPv4 pool workspaces get managed networks from (e.g. 10.64.0.0/12);
+    /// unset: no managed networks.
+    #[arg(long, env = "LOOPBACK_MANAGED_NETWORK_POOL")]
+    pub managed_network_pool: Option<String>,
+
+    /// Prefix length of each workspace's block of the pool.
+    #[arg(long, env = "LOOPBACK_MANAGED_NETWORK_PREFIX", default_value_t = 20)]
+    pub managed_network_prefix: u8,
+
     /// Run a simulated Kamaji management cluster (kubesim) in this process,
     /// listening on this 127.0.0.1 port, and register it with a version in
     /// the catalog: the local demo. 0 leaves it off.
@@ -219,6 +228,7 @@ pub struct WorkspaceSettings {
     pub kubeconfig_timeout: std::time::Duration,
     pub delete_on_late_failure: bool,
     pub drift_interval: std::time::Duration,
+    pub managed_network: Option<platform::workspaces::network::Pool>,
     pub local_kubesim_port: Option<u16>,
     pub local_kubesim_delay: std::time::Duration,
 }
@@ -284,6 +294,13 @@ impl Config {
                 .to_string(),
             None => public_url.to_string(),
         };
+        let managed_network = self
+            .managed_network_pool
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| platform::workspaces::network::Pool::parse(p, self.managed_network_prefix))
+            .transpose()
+            .map_err(|e| StartupError::Config(format!("--managed-network-pool: {e}")))?;
         let data_dir = absolute(&self.data_dir);
         let secret_key_file = self
             .secret_key_file
@@ -323,6 +340,7 @@ impl Config {
                 ),
                 delete_on_late_failure: self.delete_on_late_failure,
                 drift_interval: std::time::Duration::from_secs(self.drift_interval_secs.max(1)),
+                managed_network,
                 local_kubesim_port: (self.local_kubesim_port != 0)
                     .then_some(self.local_kubesim_port),
                 local_kubesim_delay: std::time::Duration::from_millis(self.local_kubesim_delay_ms),

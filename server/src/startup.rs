@@ -137,6 +137,7 @@ async fn serve(
         kubeconfig_timeout: settings.workspaces.kubeconfig_timeout,
         health_timeout: settings.workspaces.health_timeout,
         delete_on_late_failure: settings.workspaces.delete_on_late_failure,
+        managed_network: settings.workspaces.managed_network.is_some(),
         portal_url: settings.public_url.to_string(),
     });
     let mut engine = platform::tasks::Engine::new(pool.clone(), settings.tasks.clone())
@@ -156,6 +157,12 @@ async fn serve(
             platform.clone(),
             settings.workspaces.drift_interval,
         ));
+    if let Some(pool) = settings.workspaces.managed_network {
+        engine = engine.handler(platform::workspaces::network::CreateNetworkHandler::new(
+            platform.db().clone(),
+            pool,
+        ));
+    }
     if let Some(smtp) = &settings.smtp_url {
         let mailer = platform::mail::Mailer::new(smtp, &settings.mail_from)
             .map_err(|e| StartupError::Mail(e.to_string()))?;

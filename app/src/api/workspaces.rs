@@ -101,7 +101,10 @@ pub async fn get_workspace_details(
         }
     };
     let latest_task: Option<TaskId> = sqlx::query_scalar(
-        "SELECT id FROM tasks WHERE workspace_id = $1 ORDER BY created_at DESC LIMIT 1",
+        // The workspace's own pipeline (provisioning or teardown), not the
+        // tasks it waits for.
+        "SELECT id FROM tasks WHERE workspace_id = $1
+         ORDER BY kind LIKE 'workspace.%' DESC, created_at DESC LIMIT 1",
     )
     .bind(workspace)
     .fetch_optional(ctx.db())

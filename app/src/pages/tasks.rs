@@ -226,11 +226,16 @@ fn TaskTable(
 
 /// A workspace's tasks, newest first, paged.
 #[component]
-pub fn WorkspaceTasks(id: Signal<Option<WorkspaceId>>) -> impl IntoView {
+pub fn WorkspaceTasks(
+    id: Signal<Option<WorkspaceId>>,
+    /// Changes when the list should be read again.
+    #[prop(optional, into)]
+    refresh: Signal<usize>,
+) -> impl IntoView {
     let page = page_from_query();
     let tasks = Resource::new(
-        move || (id.get(), page.get()),
-        |(id, page)| async move { workspace_tasks(id.ok_or(AppError::NotFound)?, page).await },
+        move || (id.get(), page.get(), refresh.get()),
+        |(id, page, _)| async move { workspace_tasks(id.ok_or(AppError::NotFound)?, page).await },
     );
     view! {
         <Card title="Task history" id="tasks">

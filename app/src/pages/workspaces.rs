@@ -221,6 +221,7 @@ fn Workspace() -> impl IntoView {
                                     {w.provider_type.clone().map(|v| view! { <div><dt class="text-slate-500">"Compute provider"</dt><dd>{v}</dd></div> })}
                                     {w.sizing.map(|s| view! { <div><dt class="text-slate-500">"Control plane"</dt><dd>{match s { protocol::views::Sizing::HighAvailable => "high available (3)", protocol::views::Sizing::SingleNode => "single node (1)" }}</dd></div> })}
                                     {w.management_cluster.clone().map(|v| view! { <div><dt class="text-slate-500">"Management cluster"</dt><dd>{v}</dd></div> })}
+                                    {w.network.clone().map(|n| view! { <div><dt class="text-slate-500">"Network"</dt><dd><code>{n}</code></dd></div> })}
                                     <div class="col-span-2"><dt class="text-slate-500">"API endpoint"</dt><dd data-testid="workspace-endpoint"><code>{w.endpoint.clone().unwrap_or_else(|| "not yet known".into())}</code></dd></div>
                                     <div><dt class="text-slate-500">"Health"</dt><dd>{match (w.health.clone(), w.health_checked_at) {
                                         (Some(h), Some(at)) => format!("{h} (checked {})", display_time(at)),
@@ -306,6 +307,6 @@ fn Workspace() -> impl IntoView {
                 }
             })}
         </Transition>
-        <div class="mt-6"><WorkspaceTasks id /></div>
+        <div class="mt-6"><WorkspaceTasks id refresh=progress /></div>
     }
 }

@@ -3,6 +3,7 @@
 //! reconciler (`health`) compares active workspaces with their tenants.
 
 pub mod health;
+pub mod network;
 pub mod pipeline;
 
 use std::collections::BTreeMap;
@@ -313,7 +314,8 @@ pub async fn delete(db: &PgPool, actor: &Actor, id: WorkspaceId) -> Result<TaskI
 const DETAILS: &str =
     "SELECT w.id, w.project_id, p.organization_id, w.name, w.kind, w.state, w.metadata,
         v.version AS kubernetes_version, w.provider_type, w.ingress, w.sizing,
-        c.name AS management_cluster, w.namespace, w.endpoint, w.dns_name,
+        c.name AS management_cluster, w.namespace,
+        (SELECT n.cidr FROM networks n WHERE n.workspace_id = w.id) AS network, w.endpoint, w.dns_name,
         w.kubeconfig IS NOT NULL AS has_kubeconfig, w.api_key_prefix, w.oidc_enabled,
         w.session_lifetime_mins, w.maintenance_weekday, w.maintenance_hour, w.auto_patch,
         w.failure_reason, w.health, w.health_checked_at, w.created_at

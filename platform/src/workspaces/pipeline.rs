@@ -38,6 +38,9 @@ pub struct Settings {
     /// A tenant whose API never became healthy is torn down (true) or left
     /// failed for an operator to look at (false).
     pub delete_on_late_failure: bool,
+    /// Whether workspaces get a managed network (a `network.create` task
+    /// handler is registered).
+    pub managed_network: bool,
     /// What the portal's URL is, for the in-cluster integration.
     pub portal_url: String,
 }
@@ -68,10 +71,10 @@ impl TaskSpec for Provision {
         };
         match self.kind {
             WorkspaceKind::Baremetal => {
-                vec![step("network"), step("dns-defaults"), step("activate")]
+                vec![wait("network"), step("dns-defaults"), step("activate")]
             }
             WorkspaceKind::Kubernetes => vec![
-                step("network"),
+                wait("network"),
                 step("management-pool"),
                 step("namespace"),
                 wait("prerequisites").max_attempts(1),
@@ -244,9 +247,15 @@ impl ProvisionHandler {
         let db = platform.db();
         let w = load(platform, task.workspace).await?;
         match ctx.step() {
-            "network" => Ok(Some(
-                json!({ "managed_network": "not configured on this portal" }),
-            )),
+            "network" => {
+                if self.settings.managed_network {
+                    super::network::ensure(db, ctx, w.id).await
+                } else {
+                    Ok(Some(
+                        json!({ "managed_network": "not configured on this portal" }),
+                    ))
+                }
+            }
             "dns-defaults" => {
                 let provider = match *self.settings.dns {
                     Dns::None => "none",
