@@ -6,23 +6,16 @@
 //! [`Dns::remove`] read the zone first, so retrying after a timeout or a
 //! crash never duplicates or loses a record.
 //!
-//! The HTTP client is hyper with rustls on the *ring* provider, not reqwest:
-//! reqwest 0.13 offers no feature selecting ring, and its `rustls-no-provider`
-//! feature would make every other `reqwest::Client` built in the workspace
-//! panic unless a process-wide provider were installed.
+//! The HTTP client is reqwest (rustls on ring, the system trust store), like
+//! every provider client.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
-use http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -169,12 +162,11 @@ impl Dns {
     }
 }
 
-type Https = HyperClient<HttpsConnector<HttpConnector>, String>;
 
 /// A client for one Cloudflare zone. Cheap to clone.
 #[derive(Clone)]
 pub struct Cloudflare {
-    http: Https,
+    http: reqwest::Client,
     base: Url,
     token: Arc<str>,
     zone_id: String,
@@ -234,20 +226,16 @@ impl Cloudflare {
             base.set_path(&path);
         }
 
-        let mut connector = HttpConnector::new();
-        connector.enforce_http(false);
-        connector.set_connect_timeout(Some(TIMEOUT));
-        // The system trust store, not compiled-in roots: egress proxies that
-        // re-sign TLS are trusted through it.
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+        // The system trust store (reqwest's native roots), not compiled-in
+        // roots: egress proxies that re-sign TLS are trusted through it.
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            .user_agent(concat!("loopback/", env!("CARGO_PKG_VERSION")))
+            .build()
             .map_err(|e| {
                 DnsError::Config(format!("TLS setup (is ca-certificates installed?): {e}"))
-            })?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
-        let http = HyperClient::builder(TokioExecutor::new()).build(https);
+            })?;
         Ok(Self {
             http,
             base,
@@ -380,41 +368,25 @@ impl Cloudflare {
             DnsError::Config("the API token has characters a header cannot carry".into())
         })?;
         bearer.set_sensitive(true);
-        let request = Request::builder()
-            .method(method.clone())
-            .uri(url.as_str())
+        let mut request = self
+            .http
+            .request(method.clone(), url.as_str())
             .header(AUTHORIZATION, bearer)
-            .header(ACCEPT, "application/json")
-            .header(USER_AGENT, concat!("loopback/", env!("CARGO_PKG_VERSION")));
-        let request = match body {
-            Some(body) => request
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.to_string()),
-            None => request.body(String::new()),
+            .header(ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request.json(&body);
         }
-        .map_err(|e| DnsError::Config(format!("request to {url}: {e}")))?;
-
-        let exchange = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| error_chain(&e))?;
-            let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| error_chain(&e))?
-                .to_bytes();
-            Ok::<_, String>((status, bytes))
+        let unreachable = |e: reqwest::Error| {
+            let what = if e.is_timeout() {
+                format!("no answer within {TIMEOUT:?}")
+            } else {
+                error_chain(&e)
+            };
+            DnsError::Unreachable(format!("{method} {url}: {what}"))
         };
-        let (status, bytes) = tokio::time::timeout(TIMEOUT, exchange)
-            .await
-            .map_err(|_| {
-                DnsError::Unreachable(format!("{method} {url}: no answer within {TIMEOUT:?}"))
-            })?
-            .map_err(|e| DnsError::Unreachable(format!("{method} {url}: {e}")))?;
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(unreachable)?;
 
         tracing::debug!(%method, %url, %status, "cloudflare");
         interpret(status, &bytes)
@@ -475,8 +447,8 @@ fn excerpt(bytes: &[u8]) -> String {
     text.chars().take(200).collect()
 }
 
-/// hyper's top-level errors say little ("client error (Connect)"); the cause
-/// is further down the chain.
+/// reqwest's top-level errors say little ("error sending request"); the
+/// cause is further down the chain.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
