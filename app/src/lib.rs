@@ -85,6 +85,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/mail") view=AdminMailPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/tasks") view=AdminTasksPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/kubernetes") view=AdminKubernetesPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/compute") view=AdminComputePage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>

@@ -3,3 +3,6 @@
 //! loopback port, keeps its state in memory, and can be told to fail.
 
 pub mod cloudflare;
+pub mod hetzner_cloud;
+pub mod hetzner_robot;
+pub mod ionos;

@@ -162,7 +162,6 @@ impl Dns {
     }
 }
 
-
 /// A client for one Cloudflare zone. Cheap to clone.
 #[derive(Clone)]
 pub struct Cloudflare {

@@ -6,6 +6,8 @@
 
 pub mod audit;
 pub mod authz;
+pub mod catalog;
+pub mod compute;
 pub mod crypto;
 pub mod db;
 pub mod dns;
@@ -13,6 +15,7 @@ pub mod error;
 pub mod identity;
 pub mod kubernetes;
 pub mod mail;
+pub mod providers;
 pub mod setup;
 pub mod tasks;
 pub mod tenancy;

@@ -51,4 +51,6 @@ typed_ids! {
     KubernetesVersionId;
     ManagementClusterId;
     ApplicationId;
+    ComputeProviderId;
+    ComputeProfileId;
 }

@@ -762,3 +762,119 @@ pub fn display_time(t: OffsetDateTime) -> String {
         .format(&f)
         .unwrap_or_default()
 }
+
+// ----- compute providers and profiles -----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "server",
+    derive(sqlx::Type),
+    sqlx(type_name = "provider_kind", rename_all = "snake_case")
+)]
+pub enum ProviderKind {
+    HetznerCloud,
+    HetznerRobot,
+    IonosDcd,
+    /// Hosts are agent processes on the portal's machine (demo and tests).
+    Local,
+}
+
+impl ProviderKind {
+    pub const ALL: [Self; 4] = [
+        Self::HetznerCloud,
+        Self::HetznerRobot,
+        Self::IonosDcd,
+        Self::Local,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::HetznerCloud => "hetzner_cloud",
+            Self::HetznerRobot => "hetzner_robot",
+            Self::IonosDcd => "ionos_dcd",
+            Self::Local => "local",
+        }
+    }
+
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.label() == label)
+    }
+
+    /// The settings an operator gives besides the secret.
+    pub fn setting_names(self) -> &'static [&'static str] {
+        match self {
+            Self::HetznerCloud => &["base_url"],
+            Self::HetznerRobot => &["base_url", "user"],
+            Self::IonosDcd => &["base_url", "datacenter_id"],
+            Self::Local => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ComputeProviderView {
+    pub id: ComputeProviderId,
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Non-secret settings; the credentials are never shown again.
+    pub settings: std::collections::BTreeMap<String, String>,
+    pub organization: Option<String>,
+    pub active: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub checked_at: Option<OffsetDateTime>,
+    pub check_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct NewComputeProvider {
+    pub name: String,
+    pub kind: ProviderKind,
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, String>,
+    /// API token (Hetzner Cloud, IONOS) or password (Hetzner Robot).
+    #[serde(default)]
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ComputeProfileView {
+    pub id: ComputeProfileId,
+    pub name: String,
+    pub provider_kind: ProviderKind,
+    pub cpu: i32,
+    pub ram_mb: i32,
+    pub disk_gb: i32,
+    /// Per month in euro cents; an organization's agreed price where one
+    /// exists.
+    pub price_cents: i32,
+    pub parameters: std::collections::BTreeMap<String, String>,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct NewComputeProfile {
+    pub name: String,
+    pub provider_kind: ProviderKind,
+    pub cpu: i32,
+    pub ram_mb: i32,
+    pub disk_gb: i32,
+    pub price_cents: i32,
+    #[serde(default)]
+    pub parameters: std::collections::BTreeMap<String, String>,
+}
+
+/// A Hetzner Cloud datacenter and whether it can create a profile's server
+/// type now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Availability {
+    pub datacenter: String,
+    pub location: String,
+    pub available: bool,
+}

@@ -510,6 +510,45 @@ fn server_function_probes(v: &Victim) -> BTreeMap<&'static str, Probe> {
             probe(Operator, &[("cluster", &random)]),
         ),
         ("admin_applications", probe(Operator, &[])),
+        ("admin_compute_providers", probe(Operator, &[])),
+        (
+            "admin_create_compute_provider",
+            probe(
+                Operator,
+                &[("name", "planted"), ("kind", "local"), ("secret", "")],
+            ),
+        ),
+        (
+            "admin_check_compute_provider",
+            probe(Operator, &[("provider", &random)]),
+        ),
+        (
+            "admin_set_compute_provider_active",
+            probe(Operator, &[("provider", &random), ("active", "true")]),
+        ),
+        ("admin_compute_profiles", probe(Operator, &[])),
+        (
+            "admin_create_compute_profile",
+            probe(
+                Operator,
+                &[
+                    ("name", "planted"),
+                    ("provider_kind", "local"),
+                    ("cpu", "1"),
+                    ("ram_mb", "512"),
+                    ("disk_gb", "10"),
+                    ("price_cents", "0"),
+                ],
+            ),
+        ),
+        (
+            "admin_set_compute_profile_active",
+            probe(Operator, &[("profile", &random), ("active", "true")]),
+        ),
+        (
+            "admin_profile_availability",
+            probe(Operator, &[("profile", &random)]),
+        ),
         (
             "admin_add_application",
             probe(

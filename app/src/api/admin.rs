@@ -227,3 +227,117 @@ pub async fn admin_set_application_active(
             .await?,
     )
 }
+
+// ----- compute providers and profiles -----
+
+#[server]
+pub async fn admin_compute_providers() -> Result<Vec<protocol::views::ComputeProviderView>, AppError>
+{
+    let (ctx, actor) = crate::server::signed_in().await?;
+    Ok(platform::compute::providers::list(ctx.db(), &actor).await?)
+}
+
+/// Settings by name: `base_url`, `user`, `datacenter_id` as the kind needs.
+#[server]
+pub async fn admin_create_compute_provider(
+    name: String,
+    kind: protocol::views::ProviderKind,
+    #[server(default)] base_url: Option<String>,
+    #[server(default)] user: Option<String>,
+    #[server(default)] datacenter_id: Option<String>,
+    #[server(default)] secret: Option<String>,
+) -> Result<(), AppError> {
+    let (_ctx, actor) = crate::server::signed_in().await?;
+    let platform = crate::server::platform()?;
+    let settings = [
+        ("base_url", base_url),
+        ("user", user),
+        ("datacenter_id", datacenter_id),
+    ]
+    .into_iter()
+    .filter(|(name, _)| kind.setting_names().contains(name))
+    .filter_map(|(name, value)| {
+        value
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (name.to_string(), v))
+    })
+    .collect();
+    let new = protocol::views::NewComputeProvider {
+        name,
+        kind,
+        settings,
+        secret: secret.unwrap_or_default(),
+    };
+    platform::compute::providers::create(&platform, &actor, &new).await?;
+    Ok(())
+}
+
+#[server]
+pub async fn admin_check_compute_provider(
+    provider: protocol::ids::ComputeProviderId,
+) -> Result<Option<String>, AppError> {
+    let (_ctx, actor) = crate::server::signed_in().await?;
+    let platform = crate::server::platform()?;
+    Ok(platform::compute::providers::check(&platform, &actor, provider).await?)
+}
+
+#[server]
+pub async fn admin_set_compute_provider_active(
+    provider: protocol::ids::ComputeProviderId,
+    active: bool,
+) -> Result<(), AppError> {
+    let (ctx, actor) = crate::server::signed_in().await?;
+    Ok(platform::compute::providers::set_active(ctx.db(), &actor, provider, active).await?)
+}
+
+#[server]
+pub async fn admin_compute_profiles() -> Result<Vec<protocol::views::ComputeProfileView>, AppError>
+{
+    let (ctx, actor) = crate::server::signed_in().await?;
+    Ok(platform::compute::profiles::list(ctx.db(), &actor).await?)
+}
+
+/// `parameters`: `key=value` lines (server_type, location, product, ...).
+#[server]
+pub async fn admin_create_compute_profile(
+    name: String,
+    provider_kind: protocol::views::ProviderKind,
+    cpu: i32,
+    ram_mb: i32,
+    disk_gb: i32,
+    price_cents: i32,
+    #[server(default)] parameters: Option<String>,
+) -> Result<(), AppError> {
+    let (ctx, actor) = crate::server::signed_in().await?;
+    let parameters = crate::api::workspaces::parse_metadata(parameters.as_deref().unwrap_or(""))
+        .map_err(|_| AppError::invalid("parameters", "write one key=value per line"))?;
+    let new = protocol::views::NewComputeProfile {
+        name,
+        provider_kind,
+        cpu,
+        ram_mb,
+        disk_gb,
+        price_cents,
+        parameters,
+    };
+    platform::compute::profiles::create(ctx.db(), &actor, &new).await?;
+    Ok(())
+}
+
+#[server]
+pub async fn admin_set_compute_profile_active(
+    profile: protocol::ids::ComputeProfileId,
+    active: bool,
+) -> Result<(), AppError> {
+    let (ctx, actor) = crate::server::signed_in().await?;
+    Ok(platform::compute::profiles::set_active(ctx.db(), &actor, profile, active).await?)
+}
+
+#[server]
+pub async fn admin_profile_availability(
+    profile: protocol::ids::ComputeProfileId,
+) -> Result<Vec<protocol::views::Availability>, AppError> {
+    let (_ctx, actor) = crate::server::signed_in().await?;
+    let platform = crate::server::platform()?;
+    Ok(platform::compute::profiles::availability(&platform, &actor, profile).await?)
+}

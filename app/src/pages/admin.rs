@@ -19,6 +19,7 @@ fn AdminHeader(current: &'static str) -> impl IntoView {
         ("/admin", "Overview"),
         ("/admin/organizations", "Organizations"),
         ("/admin/kubernetes", "Kubernetes"),
+        ("/admin/compute", "Compute"),
         ("/admin/tasks", "Tasks"),
         ("/admin/mail", "Mail"),
         ("/admin/audit", "Audit log"),
@@ -205,6 +206,16 @@ pub fn AdminKubernetesPage() -> impl IntoView {
         <SignedIn>
             <AdminHeader current="/admin/kubernetes" />
             <crate::pages::catalog::AdminKubernetes />
+        </SignedIn>
+    }
+}
+
+#[component]
+pub fn AdminComputePage() -> impl IntoView {
+    view! {
+        <SignedIn>
+            <AdminHeader current="/admin/compute" />
+            <crate::pages::compute::AdminCompute />
         </SignedIn>
     }
 }

@@ -2,6 +2,7 @@ mod account;
 mod admin;
 mod auth;
 mod catalog;
+mod compute;
 mod home;
 mod invitations;
 mod not_found;
@@ -12,8 +13,8 @@ pub(crate) mod workspaces;
 
 pub use account::{AccountPage, ApiKeysPage, SecurityPage};
 pub use admin::{
-    AdminAuditPage, AdminKubernetesPage, AdminMailPage, AdminOrganizationsPage, AdminPage,
-    AdminTasksPage,
+    AdminAuditPage, AdminComputePage, AdminKubernetesPage, AdminMailPage, AdminOrganizationsPage,
+    AdminPage, AdminTasksPage,
 };
 pub use auth::{ForgotPasswordPage, ResetPasswordPage, SetupPage, SignInPage, SignUpPage};
 pub use home::HomePage;

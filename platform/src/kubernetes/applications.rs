@@ -183,14 +183,7 @@ pub async fn add(db: &PgPool, actor: &Actor, new: &NewApplication) -> Result<App
 
 pub async fn set_active(db: &PgPool, actor: &Actor, id: ApplicationId, active: bool) -> Result<()> {
     authorize(db, actor, Permission::PlatformCatalog, Resource::Platform).await?;
-    super::catalog::set_active(
-        db,
-        actor,
-        super::catalog::CatalogEntry::Application,
-        id.0,
-        active,
-    )
-    .await
+    crate::catalog::set_active(db, actor, crate::catalog::Entry::Application, id.0, active).await
 }
 
 /// The objects an application consists of, with `namespace` for namespaced

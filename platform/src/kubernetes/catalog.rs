@@ -91,7 +91,7 @@ pub async fn set_version_active(
     active: bool,
 ) -> Result<()> {
     operator(db, actor).await?;
-    set_active(db, actor, CatalogEntry::Version, id.0, active).await
+    crate::catalog::set_active(db, actor, crate::catalog::Entry::Version, id.0, active).await
 }
 
 const CLUSTER_VIEW: &str = "SELECT c.id, c.name, c.kind, c.provider_type, c.domain, c.server, c.active,
@@ -227,7 +227,7 @@ pub async fn set_cluster_active(
     active: bool,
 ) -> Result<()> {
     operator(db, actor).await?;
-    set_active(db, actor, CatalogEntry::Cluster, id.0, active).await
+    crate::catalog::set_active(db, actor, crate::catalog::Entry::Cluster, id.0, active).await
 }
 
 /// Connects again and records the outcome.
@@ -360,69 +360,6 @@ pub async fn ensure_local(platform: &Platform, kubeconfig: &str) -> Result<()> {
         )
         .await?;
     }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// The catalog's entries that operators switch on and off.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum CatalogEntry {
-    Version,
-    Cluster,
-    Application,
-}
-
-impl CatalogEntry {
-    fn table(self) -> &'static str {
-        match self {
-            Self::Version => "kubernetes_versions",
-            Self::Cluster => "management_clusters",
-            Self::Application => "kubernetes_applications",
-        }
-    }
-
-    fn kind(self) -> &'static str {
-        match self {
-            Self::Version => "kubernetes_version",
-            Self::Cluster => "management_cluster",
-            Self::Application => "application",
-        }
-    }
-}
-
-/// Activates or deactivates a catalog entry, audit-logged; the caller has
-/// checked `platform.catalog`.
-pub(crate) async fn set_active(
-    db: &PgPool,
-    actor: &Actor,
-    entry: CatalogEntry,
-    id: uuid::Uuid,
-    active: bool,
-) -> Result<()> {
-    let mut tx = db.begin().await?;
-    let changed = sqlx::query(&format!(
-        "UPDATE {} SET active = $2 WHERE id = $1",
-        entry.table()
-    ))
-    .bind(id)
-    .bind(active)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed == 0 {
-        return Err(Error::NotFound);
-    }
-    let action = format!(
-        "{}.{}",
-        entry.kind(),
-        if active { "activate" } else { "deactivate" }
-    );
-    audit::record(
-        &mut tx,
-        By::Actor(actor),
-        Entry::new(&action, entry.kind(), id),
-    )
-    .await?;
     tx.commit().await?;
     Ok(())
 }
