@@ -21,6 +21,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use url::Url;
 
+use crate::providers::{error_chain, excerpt};
+
 pub const CLOUDFLARE_API: &str = "https://api.cloudflare.com/client/v4/";
 
 /// Bounds every call, connect to last byte: a stuck provider must not hold
@@ -435,28 +437,6 @@ fn interpret<T: DeserializeOwned>(
             errors,
         },
     })
-}
-
-fn excerpt(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    if text.is_empty() {
-        return "empty body".into();
-    }
-    text.chars().take(200).collect()
-}
-
-/// reqwest's top-level errors say little ("error sending request"); the
-/// cause is further down the chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Names compare case-insensitively and Cloudflare answers without the root

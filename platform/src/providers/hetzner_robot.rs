@@ -31,10 +31,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::hetzner_cloud::{
-    Reply, checked_base, endpoint, excerpt, exchange, http_client, parse_json,
-};
-use super::{CreateServer, PowerAction, ProviderError, Server, ServerStatus};
+use super::hetzner_cloud::{Reply, checked_base, endpoint, exchange, http_client, parse_json};
+use super::{CreateServer, PowerAction, ProviderError, Server, ServerStatus, excerpt};
 
 pub const HETZNER_ROBOT_API: &str = "https://robot-ws.your-server.de/";
 

@@ -28,7 +28,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{CreateServer, PowerAction, ProviderError, Server, ServerStatus, TIMEOUT};
+use super::{
+    CreateServer, PowerAction, ProviderError, Server, ServerStatus, TIMEOUT, error_chain, excerpt,
+};
 
 pub const IONOS_API: &str = "https://api.ionos.com/cloudapi/v6/";
 
@@ -622,28 +624,6 @@ fn describe(status: StatusCode, body: &[u8]) -> String {
         messages.join("; ")
     };
     format!("IONOS answered HTTP {}: {detail}", status.as_u16())
-}
-
-fn excerpt(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    if text.is_empty() {
-        return "empty body".into();
-    }
-    text.chars().take(200).collect()
-}
-
-/// reqwest's top-level errors say little ("error sending request"); the
-/// cause is further down the chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -85,3 +85,26 @@ pub enum PowerAction {
 
 /// Per-request timeout of every provider client.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The start of an answer's body, for error messages.
+pub(crate) fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.is_empty() {
+        return "empty body".into();
+    }
+    text.chars().take(200).collect()
+}
+
+/// reqwest's top-level errors say little ("error sending request"); the
+/// cause is further down the chain.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
