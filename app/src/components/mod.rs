@@ -78,6 +78,29 @@ pub fn Badge(#[prop(into)] text: String, #[prop(optional)] tone: Tone) -> impl I
     view! { <span class=format!("inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium {class}")>{text}</span> }
 }
 
+/// Whether a catalog entry is offered.
+#[component]
+pub fn ActiveBadge(active: bool) -> impl IntoView {
+    view! {
+        <Badge text=if active { "active" } else { "inactive" } tone=if active { Tone::Good } else { Tone::Neutral } />
+    }
+}
+
+/// Switches a catalog entry on or off; `on_toggle` gets the new state.
+#[component]
+pub fn ActiveToggle(
+    #[prop(into)] name: String,
+    active: bool,
+    on_toggle: impl Fn(bool) + Send + Sync + 'static,
+) -> impl IntoView {
+    let verb = if active { "Deactivate" } else { "Activate" };
+    view! {
+        <Button class=BUTTON_SECONDARY aria_label=format!("{verb} {name}") on_click=move || on_toggle(!active)>
+            {verb}
+        </Button>
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Tone {
     #[default]

@@ -44,16 +44,12 @@ fn Versions() -> impl IntoView {
                                 {list.into_iter().map(|v| {
                                     let id = v.id;
                                     let active = v.active;
-                                    let label = format!("{} {}", if active { "Deactivate" } else { "Activate" }, v.version);
                                     view! {
                                         <tr>
                                             <td class=TD>{v.version.clone()}</td>
-                                            <td class=TD><Badge text=if active { "active" } else { "inactive" } tone=if active { Tone::Good } else { Tone::Neutral } /></td>
+                                            <td class=TD><ActiveBadge active /></td>
                                             <td class=TD>{v.workspaces}</td>
-                                            <td class=TD><Button class=BUTTON_SECONDARY aria_label=label.clone()
-                                                on_click=move || { toggle.dispatch(AdminSetVersionActive { version: id, active: !active }); }>
-                                                {if active { "Deactivate" } else { "Activate" }}
-                                            </Button></td>
+                                            <td class=TD><ActiveToggle name=v.version.clone() active on_toggle=move |active| { toggle.dispatch(AdminSetVersionActive { version: id, active }); } /></td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -107,7 +103,6 @@ fn Clusters() -> impl IntoView {
                                 {list.into_iter().map(|c| {
                                     let id = c.id;
                                     let active = c.active;
-                                    let toggle_label = format!("{} {}", if active { "Deactivate" } else { "Activate" }, c.name);
                                     let check_label = format!("Check {}", c.name);
                                     view! {
                                         <tr>
@@ -121,12 +116,10 @@ fn Clusters() -> impl IntoView {
                                                 (Some(at), Some(e), _) => format!("failed: {e} ({})", display_time(at)),
                                                 _ => "never".into(),
                                             }}</td>
-                                            <td class=TD><Badge text=if active { "active" } else { "inactive" } tone=if active { Tone::Good } else { Tone::Neutral } /></td>
+                                            <td class=TD><ActiveBadge active /></td>
                                             <td class=TD><div class="flex gap-2">
                                                 <Button class=BUTTON_SECONDARY aria_label=check_label on_click=move || { check.dispatch(AdminCheckCluster { cluster: id }); }>"Check"</Button>
-                                                <Button class=BUTTON_SECONDARY aria_label=toggle_label on_click=move || { toggle.dispatch(AdminSetClusterActive { cluster: id, active: !active }); }>
-                                                    {if active { "Deactivate" } else { "Activate" }}
-                                                </Button>
+                                                <ActiveToggle name=c.name.clone() active on_toggle=move |active| { toggle.dispatch(AdminSetClusterActive { cluster: id, active }); } />
                                             </div></td>
                                         </tr>
                                     }
@@ -197,7 +190,6 @@ fn Applications() -> impl IntoView {
                                 {list.into_iter().map(|a| {
                                     let id = a.id;
                                     let active = a.active;
-                                    let label = format!("{} {}", if active { "Deactivate" } else { "Activate" }, a.name);
                                     view! {
                                         <tr>
                                             <td class=TD>{format!("{} {}", a.name, a.version)}</td>
@@ -205,10 +197,8 @@ fn Applications() -> impl IntoView {
                                             <td class=TD>{if a.prerequisite { "prerequisite" } else { "after the control plane" }}</td>
                                             <td class=TD>{a.position}</td>
                                             <td class=TD>{format!("{} s", a.install_timeout_secs)}</td>
-                                            <td class=TD><Badge text=if active { "active" } else { "inactive" } tone=if active { Tone::Good } else { Tone::Neutral } /></td>
-                                            <td class=TD><Button class=BUTTON_SECONDARY aria_label=label on_click=move || { toggle.dispatch(AdminSetApplicationActive { application: id, active: !active }); }>
-                                                {if active { "Deactivate" } else { "Activate" }}
-                                            </Button></td>
+                                            <td class=TD><ActiveBadge active /></td>
+                                            <td class=TD><ActiveToggle name=a.name.clone() active on_toggle=move |active| { toggle.dispatch(AdminSetApplicationActive { application: id, active }); } /></td>
                                         </tr>
                                     }
                                 }).collect_view()}

@@ -20,10 +20,6 @@ pub fn AdminCompute() -> impl IntoView {
     }
 }
 
-fn active_badge(active: bool) -> impl IntoView {
-    view! { <Badge text=if active { "active" } else { "inactive" } tone=if active { Tone::Good } else { Tone::Neutral } /> }
-}
-
 #[component]
 fn Providers() -> impl IntoView {
     let create = ServerAction::<AdminCreateComputeProvider>::new();
@@ -58,7 +54,6 @@ fn Providers() -> impl IntoView {
                                     let id = p.id;
                                     let active = p.active;
                                     let check_label = format!("Check {}", p.name);
-                                    let toggle_label = format!("{} {}", if active { "Deactivate" } else { "Activate" }, p.name);
                                     view! {
                                         <tr>
                                             <td class=TD>{p.name.clone()}</td>
@@ -69,12 +64,10 @@ fn Providers() -> impl IntoView {
                                                 (Some(at), Some(e)) => format!("failed: {e} ({})", display_time(at)),
                                                 _ => "never".into(),
                                             }}</td>
-                                            <td class=TD>{active_badge(active)}</td>
+                                            <td class=TD><ActiveBadge active /></td>
                                             <td class=TD><div class="flex gap-2">
                                                 <Button class=BUTTON_SECONDARY aria_label=check_label on_click=move || { check.dispatch(AdminCheckComputeProvider { provider: id }); }>"Check"</Button>
-                                                <Button class=BUTTON_SECONDARY aria_label=toggle_label on_click=move || { toggle.dispatch(AdminSetComputeProviderActive { provider: id, active: !active }); }>
-                                                    {if active { "Deactivate" } else { "Activate" }}
-                                                </Button>
+                                                <ActiveToggle name=p.name.clone() active on_toggle=move |active| { toggle.dispatch(AdminSetComputeProviderActive { provider: id, active }); } />
                                             </div></td>
                                         </tr>
                                     }
@@ -137,7 +130,6 @@ fn Profiles() -> impl IntoView {
                                 {list.into_iter().map(|p| {
                                     let id = p.id;
                                     let active = p.active;
-                                    let toggle_label = format!("{} {}", if active { "Deactivate" } else { "Activate" }, p.name);
                                     let availability_label = format!("Availability of {}", p.name);
                                     let hetzner = p.provider_kind == ProviderKind::HetznerCloud;
                                     view! {
@@ -147,14 +139,12 @@ fn Profiles() -> impl IntoView {
                                             <td class=TD>{format!("{} vCPU, {} GB RAM, {} GB disk", p.cpu, p.ram_mb / 1024, p.disk_gb)}</td>
                                             <td class=TD>{format!("€{}.{:02}", p.price_cents / 100, p.price_cents % 100)}</td>
                                             <td class=TD><code class="text-xs">{p.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")}</code></td>
-                                            <td class=TD>{active_badge(active)}</td>
+                                            <td class=TD><ActiveBadge active /></td>
                                             <td class=TD><div class="flex gap-2">
                                                 {hetzner.then(|| view! {
                                                     <Button class=BUTTON_SECONDARY aria_label=availability_label on_click=move || { availability.dispatch(AdminProfileAvailability { profile: id }); }>"Availability"</Button>
                                                 })}
-                                                <Button class=BUTTON_SECONDARY aria_label=toggle_label on_click=move || { toggle.dispatch(AdminSetComputeProfileActive { profile: id, active: !active }); }>
-                                                    {if active { "Deactivate" } else { "Activate" }}
-                                                </Button>
+                                                <ActiveToggle name=p.name.clone() active on_toggle=move |active| { toggle.dispatch(AdminSetComputeProfileActive { profile: id, active }); } />
                                             </div></td>
                                         </tr>
                                     }
