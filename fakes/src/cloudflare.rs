@@ -8,7 +8,7 @@
 //! finer rules, and rate limits.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::body::Bytes;
@@ -21,7 +21,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use url::Url;
 
 /// A DNS record as the fake stores it.
@@ -36,9 +35,8 @@ pub struct Record {
 }
 
 pub struct FakeCloudflare {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    server: JoinHandle<()>,
+    server: crate::Serving,
 }
 
 struct Shared {
@@ -82,26 +80,17 @@ impl FakeCloudflare {
             .fallback(|| async { fail(StatusCode::BAD_REQUEST, 7000, "No route for that URI") })
             .layer(middleware::from_fn_with_state(shared.clone(), gate))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("FakeCloudflare needs a free loopback port");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let port = crate::Port::free("FakeCloudflare").await;
         FakeCloudflare {
-            addr,
             shared,
-            server,
+            server: port.serve(app),
         }
     }
 
     /// `http://127.0.0.1:PORT/client/v4/`, to use in place of
     /// `https://api.cloudflare.com/client/v4/`.
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}/client/v4/", self.addr))
+        Url::parse(&format!("http://{}/client/v4/", self.server.addr))
             .expect("a socket address makes a URL")
     }
 
@@ -128,12 +117,6 @@ impl FakeCloudflare {
             proxied: false,
         });
         id
-    }
-}
-
-impl Drop for FakeCloudflare {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

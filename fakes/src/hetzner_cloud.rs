@@ -13,7 +13,7 @@
 //! and Hetzner's finer validation of names and labels.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use url::Url;
 
 /// How long a server stays in a passing state (`initializing`, `starting`,
@@ -111,9 +110,8 @@ const IMAGES: &[(u64, &str, &str)] = &[
 ];
 
 pub struct FakeHetznerCloud {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    server: JoinHandle<()>,
+    server: crate::Serving,
 }
 
 struct Shared {
@@ -214,26 +212,18 @@ impl FakeHetznerCloud {
             .fallback(|| async { fail(StatusCode::NOT_FOUND, "not_found", "not found") })
             .layer(middleware::from_fn_with_state(shared.clone(), gate))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("FakeHetznerCloud needs a free loopback port");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let port = crate::Port::free("FakeHetznerCloud").await;
         FakeHetznerCloud {
-            addr,
             shared,
-            server,
+            server: port.serve(app),
         }
     }
 
     /// `http://127.0.0.1:PORT/v1/`, to use in place of
     /// `https://api.hetzner.cloud/v1/`.
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}/v1/", self.addr)).expect("a socket address makes a URL")
+        Url::parse(&format!("http://{}/v1/", self.server.addr))
+            .expect("a socket address makes a URL")
     }
 
     pub fn servers(&self) -> Vec<CloudServer> {
@@ -281,12 +271,6 @@ impl FakeHetznerCloud {
             status: StatusCode::from_u16(status).expect("an HTTP status code"),
             code: code.to_string(),
         });
-    }
-}
-
-impl Drop for FakeHetznerCloud {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

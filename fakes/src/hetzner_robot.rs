@@ -20,7 +20,7 @@
 //! prices, market (auction) orders, withdrawing cancellations.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::hetzner_cloud::{rfc3339_now, today};
@@ -111,9 +110,8 @@ fn datacenter(location: &str) -> String {
 }
 
 pub struct FakeHetznerRobot {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    server: JoinHandle<()>,
+    server: crate::Serving,
 }
 
 struct Shared {
@@ -243,26 +241,17 @@ impl FakeHetznerRobot {
             .fallback(|| async { fail(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found") })
             .layer(middleware::from_fn_with_state(shared.clone(), gate))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("FakeHetznerRobot needs a free loopback port");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let port = crate::Port::free("FakeHetznerRobot").await;
         FakeHetznerRobot {
-            addr,
             shared,
-            server,
+            server: port.serve(app),
         }
     }
 
     /// `http://127.0.0.1:PORT/`, to use in place of
     /// `https://robot-ws.your-server.de/`.
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}/", self.addr)).expect("a socket address makes a URL")
+        Url::parse(&format!("http://{}/", self.server.addr)).expect("a socket address makes a URL")
     }
 
     pub fn servers(&self) -> Vec<RobotServer> {
@@ -303,12 +292,6 @@ impl FakeHetznerRobot {
             status: StatusCode::from_u16(status).expect("an HTTP status code"),
             code: code.to_string(),
         });
-    }
-}
-
-impl Drop for FakeHetznerRobot {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

@@ -14,7 +14,7 @@
 //! `[VDC-…]` codes inside messages are illustrative.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use url::Url;
 
 /// How long a server stays BUSY after an order or a power action.
@@ -72,9 +71,8 @@ pub struct FakeVolume {
 }
 
 pub struct FakeIonos {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    server: JoinHandle<()>,
+    server: crate::Serving,
 }
 
 struct Shared {
@@ -143,12 +141,8 @@ impl FakeIonos {
     /// Serves on a free loopback port until dropped, accepting `Bearer
     /// {token}` for the one datacenter `datacenter_id`.
     pub async fn start(token: &str, datacenter_id: &str) -> FakeIonos {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("FakeIonos needs a free loopback port");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
+        let port = crate::Port::free("FakeIonos").await;
+        let addr = port.addr;
         let shared = Arc::new(Shared {
             token: token.to_string(),
             datacenter_id: datacenter_id.to_string(),
@@ -182,20 +176,16 @@ impl FakeIonos {
             .fallback(|| async { not_found() })
             .layer(middleware::from_fn_with_state(shared.clone(), gate))
             .with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         FakeIonos {
-            addr,
             shared,
-            server,
+            server: port.serve(app),
         }
     }
 
     /// `http://127.0.0.1:PORT/cloudapi/v6/`, to use in place of
     /// `https://api.ionos.com/cloudapi/v6/`.
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}/cloudapi/v6/", self.addr))
+        Url::parse(&format!("http://{}/cloudapi/v6/", self.server.addr))
             .expect("a socket address makes a URL")
     }
 
@@ -227,12 +217,6 @@ impl FakeIonos {
     /// The next `n` requests answer 500 with an error body.
     pub fn fail_next(&self, n: usize) {
         self.shared.state().failures_left = n;
-    }
-}
-
-impl Drop for FakeIonos {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 
