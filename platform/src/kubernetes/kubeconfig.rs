@@ -2,7 +2,6 @@
 //! the server moved to the workspace's DNS name and friendly names, and the
 //! OIDC one whose user logs in through kubelogin.
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// What provisioning learned from Kamaji's admin kubeconfig.
@@ -99,21 +98,27 @@ impl Endpoint {
     }
 }
 
-/// A kubeconfig whose user logs in with the identity provider through the
-/// kubelogin plugin (`kubectl oidc-login`), as kubelogin documents it.
+/// The OIDC kubeconfig: the cluster entry of the workspace's admin download
+/// (the same server, CA and TLS name), with a user that logs in with the
+/// identity provider through the kubelogin plugin (`kubectl oidc-login`),
+/// as kubelogin documents it.
 pub fn oidc(
+    download: &str,
     workspace: &str,
     client_id: &str,
     issuer: &str,
-    endpoint: &Endpoint,
-    ca_data: &str,
-    address: &url::Url,
 ) -> Result<String, String> {
+    let download: Value =
+        serde_yaml::from_str(download).map_err(|e| format!("unreadable kubeconfig: {e}"))?;
+    let cluster = download["clusters"]
+        .get(0)
+        .map(|c| c["cluster"].clone())
+        .ok_or("the kubeconfig names no cluster")?;
     let user = format!("{workspace}-oidc");
     let document = json!({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{ "name": workspace, "cluster": endpoint.cluster(ca_data, address) }],
+        "clusters": [{ "name": workspace, "cluster": cluster }],
         "users": [{ "name": user, "user": { "exec": {
             "apiVersion": "client.authentication.k8s.io/v1",
             "command": "kubectl",
@@ -133,14 +138,6 @@ pub fn oidc(
         "preferences": {},
     });
     serde_yaml::to_string(&document).map_err(|e| e.to_string())
-}
-
-/// Decodes a Secret's base64 `data` entry.
-pub fn secret_text(data: &str) -> Result<String, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data.trim())
-        .map_err(|e| format!("not base64: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
 }
 
 #[cfg(test)]
@@ -204,18 +201,18 @@ current-context: kubernetes-admin@tenant
         let endpoint = Endpoint {
             dns_name: "w1.k8s.example.com".into(),
             port: 6443,
-            published: true,
+            published: false,
         };
-        let yaml = oidc(
-            "prod",
-            "w1",
-            "https://login.example.com",
-            &endpoint,
-            &admin.ca_data,
-            &admin.server,
-        )
-        .unwrap();
+        let download = admin.for_download("prod", &endpoint).unwrap();
+        let yaml = oidc(&download, "prod", "w1", "https://login.example.com").unwrap();
         let parsed = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
+        // The same cluster as the admin download, TLS name included.
+        let cluster = parsed.clusters[0].cluster.as_ref().unwrap();
+        assert_eq!(cluster.server.as_deref(), Some("https://127.1.0.7:6443"));
+        assert_eq!(
+            cluster.tls_server_name.as_deref(),
+            Some("w1.k8s.example.com")
+        );
         let exec = parsed.auth_infos[0]
             .auth_info
             .as_ref()

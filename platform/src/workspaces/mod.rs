@@ -423,32 +423,9 @@ pub async fn kubeconfig(
             "workspace.kubeconfig.admin",
         ),
         Access::Oidc => {
-            let parsed: serde_json::Value =
-                serde_yaml::from_str(&admin).map_err(Error::internal)?;
-            let cluster = &parsed["clusters"][0]["cluster"];
-            let server = cluster["server"].as_str().unwrap_or_default();
-            let address = url::Url::parse(server).map_err(Error::internal)?;
-            let endpoint = crate::kubernetes::kubeconfig::Endpoint {
-                dns_name: cluster["tls-server-name"]
-                    .as_str()
-                    .map(str::to_string)
-                    .or_else(|| address.host_str().map(str::to_string))
-                    .unwrap_or_default(),
-                port: address.port_or_known_default().unwrap_or(6443),
-                published: cluster["tls-server-name"].is_null(),
-            };
-            let ca = cluster["certificate-authority-data"]
-                .as_str()
-                .unwrap_or_default();
-            let yaml = crate::kubernetes::kubeconfig::oidc(
-                &name,
-                &id.to_string(),
-                oidc_issuer,
-                &endpoint,
-                ca,
-                &address,
-            )
-            .map_err(Error::internal)?;
+            let yaml =
+                crate::kubernetes::kubeconfig::oidc(&admin, &name, &id.to_string(), oidc_issuer)
+                    .map_err(Error::internal)?;
             (
                 format!("{name}-oidc.kubeconfig"),
                 yaml,
