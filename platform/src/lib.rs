@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod dns;
 pub mod error;
+pub mod hosts;
 pub mod identity;
 pub mod kubernetes;
 pub mod mail;
@@ -45,6 +46,8 @@ struct Inner {
     webauthn: Webauthn,
     sessions: identity::SessionPolicy,
     started_at: OffsetDateTime,
+    hub: hosts::hub::Hub,
+    local_hosts: std::sync::OnceLock<providers::local::LocalHosts>,
 }
 
 impl Platform {
@@ -63,6 +66,8 @@ impl Platform {
                 webauthn,
                 sessions,
                 started_at: OffsetDateTime::now_utc(),
+                hub: hosts::hub::Hub::default(),
+                local_hosts: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -89,6 +94,20 @@ impl Platform {
 
     pub fn started_at(&self) -> OffsetDateTime {
         self.inner.started_at
+    }
+
+    /// The agents connected to this process.
+    pub fn hub(&self) -> &hosts::hub::Hub {
+        &self.inner.hub
+    }
+
+    /// Enables the `local` compute provider (set once, at start-up).
+    pub fn enable_local_hosts(&self, local: providers::local::LocalHosts) {
+        let _ = self.inner.local_hosts.set(local);
+    }
+
+    pub fn local_hosts(&self) -> Option<&providers::local::LocalHosts> {
+        self.inner.local_hosts.get()
     }
 }
 

@@ -53,4 +53,10 @@ typed_ids! {
     ApplicationId;
     ComputeProviderId;
     ComputeProfileId;
+    HostId;
+    AgentTokenId;
+    ScalingGroupId;
+    ShellSessionId;
+    CommandId;
+    AgentReleaseId;
 }

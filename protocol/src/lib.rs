@@ -3,6 +3,7 @@
 //! Everything here compiles to wasm32 as well as to the host. The `server`
 //! feature adds what only the portal needs (database encoding, id generation).
 
+pub mod agent;
 pub mod ids;
 pub mod names;
 pub mod views;

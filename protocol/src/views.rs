@@ -878,3 +878,210 @@ pub struct Availability {
     pub location: String,
     pub available: bool,
 }
+
+/// A shell session the portal just opened for the caller: the terminal page
+/// attaches to it with the reconnection token, and attaches again with the
+/// same token after a reload or a dropped link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ShellStart {
+    pub session: crate::ids::ShellSessionId,
+    pub host: crate::ids::HostId,
+    pub hostname: String,
+    /// Shown once; stored hashed. Only the browser tab that started the
+    /// session holds it (sessionStorage).
+    pub reconnect_token: String,
+}
+
+// ----- hosts -----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "server",
+    derive(utoipa::ToSchema, sqlx::Type),
+    sqlx(type_name = "host_state", rename_all = "snake_case")
+)]
+#[serde(rename_all = "snake_case")]
+pub enum HostState {
+    /// The server is being ordered at the provider.
+    Provisioning,
+    /// The server runs; waiting for the agent's first heartbeat.
+    Bootstrapping,
+    /// Joining the workspace's Kubernetes cluster.
+    Joining,
+    Running,
+    /// Ordering failed; `error` holds the provider's message.
+    Error,
+    Deleting,
+}
+
+impl HostState {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Provisioning => "provisioning",
+            Self::Bootstrapping => "bootstrapping",
+            Self::Joining => "joining",
+            Self::Running => "running",
+            Self::Error => "error",
+            Self::Deleting => "deleting",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "server",
+    derive(utoipa::ToSchema, sqlx::Type),
+    sqlx(type_name = "power_state", rename_all = "snake_case")
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerState {
+    On,
+    Off,
+}
+
+/// What a power button asks the provider for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PowerRequest {
+    On,
+    Off,
+    Reset,
+}
+
+impl PowerRequest {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Off => "off",
+            Self::Reset => "reset",
+        }
+    }
+
+    pub fn from_label(label: &str) -> Option<Self> {
+        [Self::On, Self::Off, Self::Reset]
+            .into_iter()
+            .find(|p| p.label() == label)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct HostView {
+    pub id: HostId,
+    pub workspace_id: WorkspaceId,
+    pub hostname: String,
+    pub profile: String,
+    pub provider: Option<String>,
+    pub scaling_group: Option<String>,
+    pub state: HostState,
+    pub error: Option<String>,
+    pub power: PowerState,
+    pub public_ipv4: Option<String>,
+    pub online: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_seen_at: Option<OffsetDateTime>,
+    pub agent_version: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A host with what its page shows besides the list row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct HostDetails {
+    pub host: HostView,
+    pub workspace_name: String,
+    pub organization_id: OrganizationId,
+    pub server_id: Option<String>,
+    pub private_ipv4: Option<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub facts: Option<crate::agent::HostFacts>,
+    pub tokens: Vec<AgentTokenView>,
+    pub sessions: Vec<ShellSessionView>,
+    /// The task ordering or deleting the host, while one runs or when the
+    /// last one failed.
+    pub task: Option<TaskId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct NewHost {
+    pub hostname: String,
+    pub compute_profile: ComputeProfileId,
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct OrderedHost {
+    pub host: HostId,
+    pub task: TaskId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, sqlx::FromRow))]
+pub struct AgentTokenView {
+    pub id: AgentTokenId,
+    /// The first characters, to tell tokens apart.
+    pub prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, sqlx::FromRow))]
+pub struct ShellSessionView {
+    pub id: ShellSessionId,
+    pub host_id: HostId,
+    pub account_email: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    /// Whether a browser is attached right now.
+    pub attached: bool,
+    pub end_reason: Option<String>,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, sqlx::FromRow))]
+pub struct ScalingGroupView {
+    pub id: ScalingGroupId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub profile_id: ComputeProfileId,
+    pub profile: String,
+    pub desired: i32,
+    /// Hosts in the group that are not being deleted.
+    pub current: i64,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct NewScalingGroup {
+    pub name: String,
+    pub compute_profile: ComputeProfileId,
+    pub desired: i32,
+}
+
+/// An agent version operators published; hosts update to the newest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, sqlx::FromRow))]
+pub struct AgentReleaseView {
+    pub version: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub published_at: OffsetDateTime,
+}

@@ -173,6 +173,29 @@ pub struct Config {
     #[arg(long, env = "LOOPBACK_LOCAL_KUBESIM_DELAY_MS", default_value_t = 1500)]
     pub local_kubesim_delay_ms: u64,
 
+    /// Enable the `local` compute provider: hosts are `loopback-agent`
+    /// processes on this machine, under <data-dir>/hosts (demo and tests).
+    #[arg(long, env = "LOOPBACK_LOCAL_HOSTS")]
+    pub local_hosts: bool,
+
+    /// The agent binary local hosts run and installers download when no
+    /// release is published. Default: `loopback-agent` next to this binary.
+    #[arg(long, env = "LOOPBACK_AGENT_BIN")]
+    pub agent_bin: Option<PathBuf>,
+
+    /// Seconds between agent heartbeats; three missed ones mark a host
+    /// offline.
+    #[arg(long, env = "LOOPBACK_AGENT_HEARTBEAT_SECS", default_value_t = 10)]
+    pub agent_heartbeat_secs: u64,
+
+    /// Seconds a shell may go without input or output before it is ended.
+    #[arg(long, env = "LOOPBACK_SHELL_IDLE_TIMEOUT_SECS", default_value_t = 1800)]
+    pub shell_idle_timeout_secs: u64,
+
+    /// Seconds between scaling-group passes.
+    #[arg(long, env = "LOOPBACK_SCALING_INTERVAL_SECS", default_value_t = 15)]
+    pub scaling_interval_secs: u64,
+
     /// Log output format.
     #[arg(long, env = "LOOPBACK_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -217,6 +240,17 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub shutdown_grace: std::time::Duration,
     pub workspaces: WorkspaceSettings,
+    pub hosts: HostSettings,
+}
+
+/// Hosts, agents and shells.
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    pub local: bool,
+    pub agent_bin: PathBuf,
+    pub heartbeat_interval: std::time::Duration,
+    pub shell_idle_timeout: std::time::Duration,
+    pub scaling_interval: std::time::Duration,
 }
 
 /// Provisioning settings, and the local demo's kubesim.
@@ -344,6 +378,22 @@ impl Config {
                 local_kubesim_port: (self.local_kubesim_port != 0)
                     .then_some(self.local_kubesim_port),
                 local_kubesim_delay: std::time::Duration::from_millis(self.local_kubesim_delay_ms),
+            },
+            hosts: HostSettings {
+                local: self.local_hosts,
+                agent_bin: self.agent_bin.map(|p| absolute(&p)).unwrap_or_else(|| {
+                    std::env::current_exe()
+                        .ok()
+                        .and_then(|exe| exe.parent().map(|d| d.join("loopback-agent")))
+                        .unwrap_or_else(|| PathBuf::from("loopback-agent"))
+                }),
+                heartbeat_interval: std::time::Duration::from_secs(
+                    self.agent_heartbeat_secs.clamp(1, 300),
+                ),
+                shell_idle_timeout: std::time::Duration::from_secs(
+                    self.shell_idle_timeout_secs.max(10),
+                ),
+                scaling_interval: std::time::Duration::from_secs(self.scaling_interval_secs.max(1)),
             },
         })
     }

@@ -71,10 +71,17 @@ impl Guard {
 }
 
 pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
-    let safe = matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
+    // A WebSocket opens with a GET but then carries keystrokes into a
+    // shell: it gets the cross-site check too.
+    let upgrade = request
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let safe = !upgrade
+        && matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
     if safe {
         if let Some(to) = guard.canonical(&request) {
             return Redirect::permanent(&to).into_response();

@@ -47,6 +47,14 @@ pub fn router(
     let sessions = sessions(store, &settings.public_url, settings.sessions.idle);
     let api = crate::api::router(platform.clone());
     let live = crate::live::router(platform.clone(), engine, settings.metrics_token.clone());
+    let agents = crate::agents::router(
+        platform.clone(),
+        crate::agents::AgentSettings {
+            heartbeat_interval: settings.hosts.heartbeat_interval,
+            bundled_binary: Some(settings.hosts.agent_bin.clone()),
+        },
+    );
+    let shells = crate::shell::router(platform.clone(), settings.hosts.shell_idle_timeout);
     let downloads =
         crate::downloads::router(platform.clone(), settings.workspaces.oidc_issuer.clone());
     let state = AppState {
@@ -61,6 +69,8 @@ pub fn router(
         .nest_service("/api/v1", api)
         .merge(live)
         .merge(downloads)
+        .merge(agents)
+        .merge(shells)
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(leptos.clone())
         })

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod agents;
 mod api;
 mod config;
 mod downloads;
@@ -9,6 +10,7 @@ mod guard;
 mod http;
 mod live;
 mod local_postgres;
+mod shell;
 mod shutdown;
 mod startup;
 mod telemetry;
@@ -67,6 +69,10 @@ fn print_routes() -> ExitCode {
         { "method": "GET", "path": "/api/tasks/{task}/events", "auth": "session" },
         { "method": "GET", "path": "/api/workspaces/{workspace}/kubeconfig/{access}", "auth": "session" },
         { "method": "GET", "path": "/metrics", "auth": "metrics token when set" },
+        { "method": "GET", "path": "/agent/v1/connect", "auth": "agent token" },
+        { "method": "GET", "path": "/agent/v1/binary", "auth": "public (the agent binary)" },
+        { "method": "GET", "path": "/agent/v1/releases/{version}", "auth": "public (the agent binary)" },
+        { "method": "GET", "path": "/api/v1/hosts/{host}/shell/{session}/attach", "auth": "session + reconnection token" },
     ]);
     let listing =
         serde_json::json!({ "server_functions": server_functions, "rest": rest, "other": other });

@@ -157,6 +157,24 @@ async fn serve(
             platform.clone(),
             settings.workspaces.drift_interval,
         ));
+    engine = engine
+        .handler(platform::hosts::order::OrderHandler::new(platform.clone()))
+        .handler(platform::hosts::order::DeleteHandler::new(platform.clone()))
+        .reconciler(platform::hosts::scaling::reconciler(
+            platform.clone(),
+            settings.hosts.scaling_interval,
+        ))
+        .reconciler(platform::hosts::offline_sweeper(
+            pool.clone(),
+            settings.hosts.heartbeat_interval * 3,
+        ))
+        .reconciler(platform::hosts::shell::sweeper(
+            platform.clone(),
+            settings.hosts.shell_idle_timeout,
+        ));
+    if settings.hosts.local {
+        enable_local_hosts(settings, &platform).await?;
+    }
     if let Some(pool) = settings.workspaces.managed_network {
         engine = engine.handler(platform::workspaces::network::CreateNetworkHandler::new(
             platform.db().clone(),
@@ -176,6 +194,7 @@ async fn serve(
         "task engine starting"
     );
     let mut workers = engine.clone().start(shutdown.clone());
+    let upkeep = crate::agents::spawn_upkeep(platform.clone(), shutdown.clone());
     let router = crate::http::router(settings, platform, engine, sessions);
     let signal_token = shutdown.clone();
     let server = axum::serve(
@@ -201,6 +220,7 @@ async fn serve(
         while workers.join_next().await.is_some() {}
     })
     .await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), upkeep).await;
     pool.close().await;
     if let Some(kubesim) = kubesim {
         kubesim.shutdown().await;
@@ -233,6 +253,47 @@ async fn start_local_kubesim(
         .map_err(|e| StartupError::Kubesim(e.to_string()))?;
     tracing::info!(url = %sim.url(), "local kubesim management cluster running and registered as \"local\"");
     Ok(sim)
+}
+
+/// The `local` compute provider: agents under <data-dir>/hosts; those that
+/// should be running but are not (the machine rebooted) start again.
+async fn enable_local_hosts(settings: &Settings, platform: &Platform) -> Result<(), StartupError> {
+    let root = settings.data_dir.join("hosts");
+    fs::create_dir_all(&root).map_err(|source| StartupError::DataDir {
+        path: root.clone(),
+        source,
+    })?;
+    if !settings.hosts.agent_bin.is_file() {
+        return Err(StartupError::Config(format!(
+            "--local-hosts needs the agent binary, but {} does not exist; build it (cargo build -p agent) or set --agent-bin",
+            settings.hosts.agent_bin.display()
+        )));
+    }
+    let local = platform::providers::local::LocalHosts {
+        root,
+        agent_bin: settings.hosts.agent_bin.clone(),
+        portal_url: settings.public_url.clone(),
+    };
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT h.server_id FROM hosts h JOIN compute_providers p ON p.id = h.provider_id
+         WHERE p.kind = 'local' AND h.power = 'on' AND h.server_id IS NOT NULL AND h.state <> 'deleting'",
+    )
+    .fetch_all(platform.db())
+    .await
+    .map_err(|e| StartupError::Config(format!("cannot list local hosts: {e}")))?;
+    let started = local.boot(&names).await;
+    if started > 0 {
+        tracing::info!(
+            started,
+            "started the agents of local hosts that were not running"
+        );
+    }
+    platform.enable_local_hosts(local);
+    platform::compute::providers::ensure_local(platform)
+        .await
+        .map_err(|e| StartupError::Config(format!("cannot register the local provider: {e}")))?;
+    tracing::info!("local compute provider enabled: hosts are agent processes on this machine");
+    Ok(())
 }
 
 async fn grace_expired(shutdown: &CancellationToken, grace: Duration) {

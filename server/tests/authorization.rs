@@ -38,6 +38,10 @@ struct Victim {
     alice_owner_binding: String,
     alice_key_id: String,
     alice_key: String,
+    host: String,
+    agent_token: String,
+    shell_session: String,
+    scaling_group: String,
 }
 
 async fn account(db: &PgPool, email: &str) -> platform::authz::Actor {
@@ -158,7 +162,62 @@ async fn fixture(db: &PgPool, public_url: &url::Url) -> Victim {
         .await
         .unwrap();
 
+    // A host with an agent token, a shell session and a scaling group,
+    // written directly: ordering needs a provider, which this test has not.
+    let (host, agent_token, shell_session, scaling_group) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    sqlx::query(
+        "WITH profile AS (
+             INSERT INTO compute_profiles (id, name, provider_kind, cpu, ram_mb, disk_gb, price_cents)
+             VALUES (gen_random_uuid(), 'victim-profile', 'local', 1, 512, 10, 0) RETURNING id),
+         grp AS (
+             INSERT INTO scaling_groups (id, workspace_id, name, profile_id, desired)
+             SELECT $4, $2, 'victim-group', id, 0 FROM profile RETURNING id),
+         h AS (
+             INSERT INTO hosts (id, organization_id, workspace_id, hostname, profile_id, state, online)
+             SELECT $1, $3, $2, 'victim-host', id, 'running', true FROM profile RETURNING id)
+         SELECT 1",
+    )
+    .bind(host)
+    .bind(workspace.id)
+    .bind(org.id)
+    .bind(scaling_group)
+    .execute(db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO agent_tokens (id, workspace_id, host_id, digest, prefix)
+         VALUES ($1, $2, $3, 'x', 'lba_victim')",
+    )
+    .bind(agent_token)
+    .bind(workspace.id)
+    .bind(host)
+    .execute(db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO shell_sessions (id, host_id, workspace_id, organization_id, account_id,
+             account_email, reconnect_digest)
+         VALUES ($1, $2, $3, $4, $5, 'alice@victim.example', 'x')",
+    )
+    .bind(shell_session)
+    .bind(host)
+    .bind(workspace.id)
+    .bind(org.id)
+    .bind(alice.account_id)
+    .execute(db)
+    .await
+    .unwrap();
+
     Victim {
+        host: host.to_string(),
+        agent_token: agent_token.to_string(),
+        shell_session: shell_session.to_string(),
+        scaling_group: scaling_group.to_string(),
         task: task.to_string(),
         org: org.id.to_string(),
         project: project.id.to_string(),
@@ -615,6 +674,87 @@ fn server_function_probes(v: &Victim) -> BTreeMap<&'static str, Probe> {
         ),
         ("admin_mail", probe(Operator, &[("page", "1")])),
         (
+            "workspace_hosts",
+            probe(Tenant("host.read"), &[("workspace", &v.workspace)]),
+        ),
+        (
+            "order_host",
+            probe(
+                Tenant("host.create"),
+                &[
+                    ("workspace", &v.workspace),
+                    ("hostname", "planted"),
+                    ("compute_profile", &random),
+                ],
+            ),
+        ),
+        ("get_host", probe(Tenant("host.read"), &[("host", &v.host)])),
+        (
+            "delete_host",
+            probe(Tenant("host.delete"), &[("host", &v.host)]),
+        ),
+        (
+            "power_host",
+            probe(
+                Tenant("host.power"),
+                &[("host", &v.host), ("action", "off")],
+            ),
+        ),
+        (
+            "revoke_agent_token",
+            probe(
+                Tenant("host.create"),
+                &[("host", &v.host), ("token", &v.agent_token)],
+            ),
+        ),
+        (
+            "update_agent",
+            probe(Tenant("host.create"), &[("host", &v.host)]),
+        ),
+        (
+            "start_shell",
+            probe(Tenant("host.shell"), &[("host", &v.host)]),
+        ),
+        (
+            "end_shell",
+            probe(
+                Tenant("host.delete"),
+                &[("host", &v.host), ("session", &v.shell_session)],
+            ),
+        ),
+        (
+            "create_scaling_group",
+            probe(
+                Tenant("host.create"),
+                &[
+                    ("workspace", &v.workspace),
+                    ("name", "planted"),
+                    ("compute_profile", &random),
+                    ("desired", "1"),
+                ],
+            ),
+        ),
+        (
+            "set_scaling_group_desired",
+            probe(
+                Tenant("host.create"),
+                &[("group", &v.scaling_group), ("desired", "5")],
+            ),
+        ),
+        (
+            "delete_scaling_group",
+            probe(Tenant("host.delete"), &[("group", &v.scaling_group)]),
+        ),
+        ("agent_releases", probe(Operator, &[])),
+        (
+            "publish_bundled_agent",
+            probe(Operator, &[("version", "9.9.9")]),
+        ),
+        (
+            "set_host_limit",
+            probe(Operator, &[("organization", o), ("limit", "0")]),
+        ),
+        (
             "admin_audit",
             probe(
                 Operator,
@@ -679,6 +819,41 @@ fn rest_probes(v: &Victim) -> BTreeMap<(String, String), Probe> {
             "/api/v1/organizations",
             "/api/v1/organizations".into(),
             &[("name", "Prober Org 2")],
+        ),
+        rest(
+            Tenant("host.create"),
+            "POST",
+            "/api/v1/workspaces/{workspace}/hosts",
+            format!("/api/v1/workspaces/{}/hosts", v.workspace),
+            &[("hostname", "planted"), ("compute_profile", &v.agent_token)],
+        ),
+        rest(
+            Tenant("host.read"),
+            "GET",
+            "/api/v1/workspaces/{workspace}/hosts",
+            format!("/api/v1/workspaces/{}/hosts", v.workspace),
+            &[],
+        ),
+        rest(
+            Tenant("host.read"),
+            "GET",
+            "/api/v1/hosts/{host}",
+            format!("/api/v1/hosts/{}", v.host),
+            &[],
+        ),
+        rest(
+            Tenant("host.delete"),
+            "DELETE",
+            "/api/v1/hosts/{host}",
+            format!("/api/v1/hosts/{}", v.host),
+            &[],
+        ),
+        rest(
+            Tenant("host.power"),
+            "POST",
+            "/api/v1/hosts/{host}/power",
+            format!("/api/v1/hosts/{}/power", v.host),
+            &[("action", "off")],
         ),
         rest(
             Tenant("organization.read"),
@@ -1134,6 +1309,10 @@ async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
         "GET /api/tasks/{task}/events".to_string(),
         "GET /api/workspaces/{workspace}/kubeconfig/{access}".to_string(),
         "GET /metrics".to_string(),
+        "GET /agent/v1/connect".to_string(),
+        "GET /agent/v1/binary".to_string(),
+        "GET /agent/v1/releases/{version}".to_string(),
+        "GET /api/v1/hosts/{host}/shell/{session}/attach".to_string(),
     ]);
     assert_eq!(
         other, known,
@@ -1186,6 +1365,42 @@ async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
         );
         checked += 1;
     }
+
+    // A shell attach: another tenant does not find the host, a viewer may
+    // not open shells, nobody gets in without a session.
+    let attach = format!(
+        "{base}/api/v1/hosts/{}/shell/{}/attach?token=x",
+        victim.host, victim.shell_session
+    );
+    let status = |cookie: Option<&String>| {
+        let mut request = client.get(&attach);
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        status(Some(&mallory)).await,
+        404,
+        "shell attach by another tenant"
+    );
+    assert_eq!(status(Some(&vic)).await, 403, "shell attach by a viewer");
+    assert_eq!(status(None).await, 401, "shell attach anonymously");
+    checked += 1;
+    // Agents need a token of their own; an account's session or API key is
+    // not one.
+    let connect = client
+        .get(format!("{base}/agent/v1/connect"))
+        .header("x-loopback-agent-protocol", "1")
+        .header(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", victim.alice_key),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(connect.status(), 401, "an API key is not an agent token");
+    checked += 1;
 
     assert!(checked >= 60, "only {checked} routes were probed");
 

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod hosts;
 pub mod tasks;
 pub mod tenancy;
 pub mod workspaces;

@@ -111,6 +111,7 @@ fn AdminOrganizations() -> impl IntoView {
     let page = page_from_query();
     let set_verification = ServerAction::<AdminSetVerification>::new();
     let set_state = ServerAction::<AdminSetState>::new();
+    let set_limit = ServerAction::<crate::api::hosts::SetHostLimit>::new();
     let orgs = Resource::new(
         move || {
             (
@@ -129,6 +130,22 @@ fn AdminOrganizations() -> impl IntoView {
             .get()
             .and_then(Result::err)
             .or_else(|| set_state.value().get().and_then(Result::err))
+    });
+    let limit_error = Signal::derive(move || {
+        set_limit.value().get().and_then(Result::err).map(|e| {
+            let message = e
+                .for_field("host_limit")
+                .or_else(|| e.for_field("limit"))
+                .unwrap_or_else(|| e.to_string());
+            format!("Host limit: {message}")
+        })
+    });
+    let limit_saved = Signal::derive(move || {
+        set_limit
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .map(|()| "Host limit saved.".to_string())
     });
     view! {
         <Card>
@@ -149,22 +166,34 @@ fn AdminOrganizations() -> impl IntoView {
                 </div>
             </div>
             <FormError error />
+            {move || limit_error.get().map(|m| view! { <p role="alert" class="rounded-md border border-rose-200 bg-rose-50 p-3 text-sm text-rose-800">{m}</p> })}
+            <Notice text=limit_saved />
             <Transition fallback=|| view! { <Loading /> }>
                 {move || orgs.get().map(|r| match r {
                     Err(e) => view! { <ErrorText error=e /> }.into_any(),
                     Ok(p) if p.items.is_empty() => view! { <Empty text="No organizations match." /> }.into_any(),
                     Ok(p) => view! {
                         <table class=TABLE>
-                            <thead><tr><th class=TH>"Organization"</th><th class=TH>"Created"</th><th class=TH>"Verification"</th><th class=TH>"State"</th><th class=TH>"Actions"</th></tr></thead>
+                            <thead><tr><th class=TH>"Organization"</th><th class=TH>"Created"</th><th class=TH>"Verification"</th><th class=TH>"State"</th><th class=TH>"Host limit"</th><th class=TH>"Actions"</th></tr></thead>
                             <tbody class="divide-y divide-slate-100">
                                 {p.items.clone().into_iter().map(|o| {
                                     let id = o.id;
+                                    let limit_label = format!("Host limit for {}", o.name);
+                                    let limit_submit = format!("Set the host limit of {}", o.name);
                                     view! {
                                         <tr>
                                             <td class=TD>{o.name.clone()}</td>
                                             <td class=TD>{display_time(o.created_at)}</td>
                                             <td class=TD><Badge text=o.verification.label() tone=verification_tone(o.verification) /></td>
                                             <td class=TD>{match o.state { OrganizationState::Active => view! { <Badge text="active" tone=Tone::Good /> }, OrganizationState::Suspended => view! { <Badge text="suspended" tone=Tone::Bad /> } }}</td>
+                                            <td class=TD>
+                                                <ActionForm action=set_limit attr:class="flex items-center gap-2">
+                                                    <input type="hidden" name="organization" value=id.to_string() />
+                                                    <label for=format!("host-limit-{id}") class="sr-only">{limit_label}</label>
+                                                    <input id=format!("host-limit-{id}") name="limit" type="number" min="0" value="20" required class=format!("w-20 {INPUT}") />
+                                                    <Submit label="Set" pending=set_limit.pending() class=BUTTON_SECONDARY aria_label=limit_submit />
+                                                </ActionForm>
+                                            </td>
                                             <td class=TD>
                                                 <div class="flex flex-wrap gap-2">
                                                     {(o.verification != Verification::Verified).then(|| view! {

@@ -16,6 +16,7 @@ pub fn AdminCompute() -> impl IntoView {
         <div class="space-y-6">
             <Providers />
             <Profiles />
+            <AgentReleasesCard />
         </div>
     }
 }
@@ -186,6 +187,63 @@ fn Profiles() -> impl IntoView {
                 <div><Submit label="Add profile" pending=create.pending() class=BUTTON_SECONDARY /></div>
             </ActionForm>
             <FormError error=create_error fields=&["name", "cpu", "ram_mb", "disk_gb", "price_cents", "parameters"] />
+        </Card>
+    }
+}
+
+/// The agent versions hosts update to, and publishing the binary this
+/// portal bundles.
+#[component]
+fn AgentReleasesCard() -> impl IntoView {
+    let publish = ServerAction::<crate::api::hosts::PublishBundledAgent>::new();
+    let releases = Resource::new(
+        move || publish.version().get(),
+        |_| crate::api::hosts::agent_releases(),
+    );
+    let publish_error = error_of(publish.value());
+    let published = Signal::derive(move || {
+        publish.value().get().and_then(Result::ok).map(|r| {
+            format!(
+                "Published agent {}; hosts update to it when asked.",
+                r.version
+            )
+        })
+    });
+    view! {
+        <Card title="Agent releases" id="agent-releases">
+            <Transition fallback=|| view! { <Loading /> }>
+                {move || releases.get().map(|r| match r {
+                    Err(e) => view! { <ErrorText error=e /> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <Empty text="No agent releases yet." hint="Publish the bundled agent below; hosts update to the newest release." />
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <table class=TABLE data-testid="agent-releases">
+                            <thead><tr><th class=TH>"Version"</th><th class=TH>"SHA-256"</th><th class=TH>"Size"</th><th class=TH>"Published"</th></tr></thead>
+                            <tbody class="divide-y divide-slate-100">
+                                {list.into_iter().map(|r| view! {
+                                    <tr>
+                                        <td class=TD>{r.version.clone()}</td>
+                                        <td class=TD><code title=r.sha256.clone()>{format!("{}…", r.sha256.chars().take(12).collect::<String>())}</code></td>
+                                        <td class=TD>{crate::pages::hosts::human_bytes(r.size_bytes)}</td>
+                                        <td class=TD>{display_time(r.published_at)}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+            <h3 class="mt-6 text-sm font-semibold">"Publish the bundled agent"</h3>
+            <p class="mt-1 text-sm text-slate-600">"Publishes the agent binary this portal runs local hosts with under a version of your choosing."</p>
+            <ActionForm action=publish attr:class="mt-2 grid gap-3 sm:grid-cols-3 sm:items-end">
+                <Field label="Version" name="version" placeholder="0.2.0" required=true error=publish_error />
+                <div><Submit label="Publish" pending=publish.pending() class=BUTTON_SECONDARY aria_label="Publish the bundled agent" /></div>
+            </ActionForm>
+            <div class="mt-2 space-y-2">
+                <FormError error=publish_error fields=&["version"] />
+                <Notice text=published />
+            </div>
         </Card>
     }
 }

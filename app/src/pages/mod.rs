@@ -4,11 +4,14 @@ mod auth;
 mod catalog;
 mod compute;
 mod home;
+pub(crate) mod hosts;
 mod invitations;
 mod not_found;
 pub(crate) mod orgs;
 mod projects;
+mod shell;
 pub(crate) mod tasks;
+mod workspace_hosts;
 pub(crate) mod workspaces;
 
 pub use account::{AccountPage, ApiKeysPage, SecurityPage};
@@ -18,11 +21,13 @@ pub use admin::{
 };
 pub use auth::{ForgotPasswordPage, ResetPasswordPage, SetupPage, SignInPage, SignUpPage};
 pub use home::HomePage;
+pub use hosts::HostPage;
 pub use invitations::InvitationPage;
 pub use not_found::NotFound;
 pub use orgs::{
     AuditPage, MembersPage, OrgSettingsPage, OrganizationPage, OrganizationsPage, RolesPage,
 };
 pub use projects::{ProjectPage, ProjectsPage, WorkspacesPage};
+pub use shell::ShellPage;
 pub use tasks::TaskPage;
 pub use workspaces::WorkspacePage;

@@ -307,6 +307,7 @@ fn Workspace() -> impl IntoView {
                 }
             })}
         </Transition>
+        <crate::pages::workspace_hosts::WorkspaceHostsCard workspace=id />
         <div class="mt-6"><WorkspaceTasks id refresh=progress /></div>
     }
 }

@@ -22,8 +22,8 @@ pub enum Client {
     HetznerCloud(clients::hetzner_cloud::HetznerCloud),
     HetznerRobot(clients::hetzner_robot::HetznerRobot),
     Ionos(clients::ionos::Ionos),
-    /// Hosts are agent processes on this machine; nothing to call.
-    Local,
+    /// Hosts are agent processes on this machine.
+    Local(clients::local::LocalHosts),
 }
 
 fn base_url(settings: &BTreeMap<String, String>, default: &str) -> Result<Url> {
@@ -44,10 +44,14 @@ fn required<'a>(settings: &'a BTreeMap<String, String>, name: &'static str) -> R
 }
 
 impl Client {
+    /// `local`: the portal's local host settings; a portal started without
+    /// them cannot use `local` providers (operators enable them by starting
+    /// the portal with `--local-hosts`).
     pub fn new(
         kind: ProviderKind,
         settings: &BTreeMap<String, String>,
         secret: &str,
+        local: Option<&clients::local::LocalHosts>,
     ) -> Result<Self> {
         let client_error = |e: ProviderError| Error::invalid("settings", e.to_string());
         if kind != ProviderKind::Local && secret.trim().is_empty() {
@@ -77,7 +81,12 @@ impl Client {
                 )
                 .map_err(client_error)?,
             ),
-            ProviderKind::Local => Self::Local,
+            ProviderKind::Local => Self::Local(local.cloned().ok_or_else(|| {
+                Error::invalid(
+                    "kind",
+                    "this portal runs without local hosts; start it with --local-hosts to enable the local provider",
+                )
+            })?),
         })
     }
 
@@ -86,7 +95,50 @@ impl Client {
             Self::HetznerCloud(c) => c.test_connection().await,
             Self::HetznerRobot(c) => c.test_connection().await,
             Self::Ionos(c) => c.test_connection().await,
-            Self::Local => Ok(()),
+            Self::Local(c) => c.test_connection().await,
+        }
+    }
+
+    /// Orders a server named `spec.name` whose agent connects with
+    /// `agent_token`. Cloud providers get it in cloud-init user data; a
+    /// local host gets it in its token file.
+    pub async fn create_server(
+        &self,
+        spec: &clients::CreateServer,
+        agent_token: &str,
+    ) -> Result<clients::Server, ProviderError> {
+        match self {
+            Self::HetznerCloud(c) => c.create_server(spec).await,
+            Self::HetznerRobot(c) => c.create_server(spec).await,
+            Self::Ionos(c) => c.create_server(spec).await,
+            Self::Local(c) => c.create_server(&spec.name, agent_token).await,
+        }
+    }
+
+    pub async fn server(&self, id: &str) -> Result<Option<clients::Server>, ProviderError> {
+        match self {
+            Self::HetznerCloud(c) => c.server(id).await,
+            Self::HetznerRobot(c) => c.server(id).await,
+            Self::Ionos(c) => c.server(id).await,
+            Self::Local(c) => c.server(id).await,
+        }
+    }
+
+    pub async fn delete_server(&self, id: &str) -> Result<(), ProviderError> {
+        match self {
+            Self::HetznerCloud(c) => c.delete_server(id).await,
+            Self::HetznerRobot(c) => c.delete_server(id).await,
+            Self::Ionos(c) => c.delete_server(id).await,
+            Self::Local(c) => c.delete_server(id).await,
+        }
+    }
+
+    pub async fn power(&self, id: &str, action: clients::PowerAction) -> Result<(), ProviderError> {
+        match self {
+            Self::HetznerCloud(c) => c.power(id, action).await,
+            Self::HetznerRobot(c) => c.power(id, action).await,
+            Self::Ionos(c) => c.power(id, action).await,
+            Self::Local(c) => c.power(id, action).await,
         }
     }
 }
@@ -160,7 +212,7 @@ pub async fn create(
         .filter(|(_, v)| !v.trim().is_empty())
         .map(|(k, v)| (k.clone(), v.trim().to_string()))
         .collect();
-    let client = Client::new(new.kind, &settings, &new.secret)?;
+    let client = Client::new(new.kind, &settings, &new.secret, platform.local_hosts())?;
     client
         .test_connection()
         .await
@@ -213,7 +265,7 @@ pub async fn client(platform: &Platform, id: ComputeProviderId) -> Result<Client
         .open(SECRET_PURPOSE, &sealed)
         .map_err(Error::internal)?;
     let secret = String::from_utf8(secret).map_err(Error::internal)?;
-    Client::new(kind, &settings.0, &secret)
+    Client::new(kind, &settings.0, &secret, platform.local_hosts())
 }
 
 /// Tests the connection again and records the outcome.
@@ -250,4 +302,45 @@ pub async fn set_active(
         active,
     )
     .await
+}
+
+/// The local demo: a `local` pool provider and a small `local` profile,
+/// created once when the portal runs with local hosts (operators may then
+/// deactivate or price them like any other).
+pub async fn ensure_local(platform: &Platform) -> Result<()> {
+    let db = platform.db();
+    let sealed = platform
+        .secrets()
+        .seal(SECRET_PURPOSE, b"")
+        .map_err(Error::internal)?;
+    let mut tx = db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO compute_providers (id, name, kind, credentials, checked_at)
+         SELECT $1, 'local', 'local', $2, now()
+         WHERE NOT EXISTS (SELECT 1 FROM compute_providers WHERE kind = 'local')",
+    )
+    .bind(ComputeProviderId::new())
+    .bind(&sealed)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "INSERT INTO compute_profiles (id, name, provider_kind, cpu, ram_mb, disk_gb, price_cents)
+         SELECT $1, 'local-small', 'local', 1, 1024, 10, 0
+         WHERE NOT EXISTS (SELECT 1 FROM compute_profiles WHERE provider_kind = 'local')",
+    )
+    .bind(protocol::ids::ComputeProfileId::new())
+    .execute(&mut *tx)
+    .await?;
+    if inserted > 0 {
+        audit::record(
+            &mut tx,
+            By::System,
+            Entry::new("compute_provider.create", "compute_provider", "local")
+                .details(serde_json::json!({ "kind": "local", "reason": "--local-hosts" })),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

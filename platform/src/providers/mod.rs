@@ -6,6 +6,7 @@
 pub mod hetzner_cloud;
 pub mod hetzner_robot;
 pub mod ionos;
+pub mod local;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;

@@ -386,6 +386,33 @@ pub async fn retry(db: &PgPool, actor: &Actor, id: TaskId) -> Result<TaskView> {
     find(db, id).await
 }
 
+/// Asks the queued or running tasks of `kind` whose input field `key` is
+/// `value` to stop, as the system (a host being deleted stops its order).
+pub(crate) async fn cancel_matching(
+    conn: &mut PgConnection,
+    kind: &str,
+    key: &str,
+    value: &str,
+) -> Result<()> {
+    let ids: Vec<TaskId> = sqlx::query_scalar(
+        "UPDATE tasks SET cancel_requested_at = coalesce(cancel_requested_at, now()),
+             state = CASE WHEN state = 'queued' THEN 'cancelled'::task_state ELSE state END,
+             finished_at = CASE WHEN state = 'queued' THEN now() ELSE finished_at END
+         WHERE kind = $1 AND input->>$2 = $3 AND state IN ('queued', 'running')
+         RETURNING id",
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(value)
+    .fetch_all(&mut *conn)
+    .await?;
+    for id in ids {
+        notify(&mut *conn, CANCEL_CHANNEL, id).await?;
+        notify(&mut *conn, PROGRESS_CHANNEL, id).await?;
+    }
+    Ok(())
+}
+
 async fn notify(conn: &mut PgConnection, channel: &str, id: TaskId) -> Result<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(channel)

@@ -27,7 +27,7 @@ pub(crate) const API_KEY_PURPOSE: &str = "workspace.api-key";
 
 const MAX_METADATA: usize = 32;
 
-fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<()> {
+pub(crate) fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<()> {
     if metadata.len() > MAX_METADATA {
         return Err(Error::invalid(
             "metadata",

@@ -222,9 +222,18 @@ pub(crate) async fn tenant_client(
     platform: &Platform,
     id: WorkspaceId,
 ) -> Result<kube::Client, StepError> {
+    Ok(tenant_admin(platform, id).await?.0)
+}
+
+/// The tenant client and Kamaji's admin kubeconfig (its server address and
+/// CA, which joining nodes need).
+pub(crate) async fn tenant_admin(
+    platform: &Platform,
+    id: WorkspaceId,
+) -> Result<(kube::Client, AdminKubeconfig), StepError> {
     let w = load(platform, id).await?;
     let mgmt = management(platform, &w).await?;
-    Ok(tenant(&mgmt, &w).await?.0)
+    tenant(&mgmt, &w).await
 }
 
 fn apply() -> PatchParams {

@@ -4,6 +4,7 @@
 //! these handlers and served at /api/v1/openapi.json.
 
 mod error;
+mod hosts;
 mod keys;
 mod tenancy;
 mod workspaces;
@@ -89,6 +90,9 @@ pub fn routes() -> OpenApiRouter<Api> {
             workspaces::get_workspace,
             workspaces::delete_workspace
         ))
+        .routes(routes!(hosts::list_hosts, hosts::order_host))
+        .routes(routes!(hosts::get_host, hosts::delete_host))
+        .routes(routes!(hosts::power_host))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
 }

@@ -1,0 +1,264 @@
+//! The `local` provider: a "server" is a `loopback-agent` process on the
+//! portal's own machine, in a directory of its own. It lets the demo and the
+//! tests order, power and delete hosts, open shells and run commands with
+//! nothing but this machine.
+//!
+//! Agents run in their own process group so that, like real machines, they
+//! outlive a portal restart; an agent exits by itself once its token file is
+//! gone, which is how deleting a host (or a test's data directory) ends it.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use url::Url;
+
+use super::{PowerAction, ProviderError, Server, ServerStatus};
+
+/// Where local hosts live and what they run.
+#[derive(Debug, Clone)]
+pub struct LocalHosts {
+    /// One directory per host below this.
+    pub root: PathBuf,
+    /// The `loopback-agent` binary.
+    pub agent_bin: PathBuf,
+    /// The portal URL agents dial.
+    pub portal_url: Url,
+}
+
+const TOKEN_FILE: &str = "agent-token";
+const PID_FILE: &str = "agent.pid";
+const LOG_FILE: &str = "agent.log";
+
+impl LocalHosts {
+    fn dir(&self, id: &str) -> Result<PathBuf, ProviderError> {
+        // Server ids are host names the portal validated; refuse anything that
+        // could leave the root anyway.
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+            || id.starts_with('.')
+        {
+            return Err(ProviderError::InvalidProfile(format!(
+                "{id:?} is not a usable local host name"
+            )));
+        }
+        Ok(self.root.join(id))
+    }
+
+    pub async fn test_connection(&self) -> Result<(), ProviderError> {
+        let meta = tokio::fs::metadata(&self.agent_bin).await.map_err(|e| {
+            ProviderError::Unavailable(format!(
+                "the agent binary {} is not usable: {e}",
+                self.agent_bin.display()
+            ))
+        })?;
+        if !meta.is_file() {
+            return Err(ProviderError::Unavailable(format!(
+                "{} is not a file",
+                self.agent_bin.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts an agent for `name` with `token`. Idempotent: a running agent
+    /// of that name is left as it is.
+    pub async fn create_server(&self, name: &str, token: &str) -> Result<Server, ProviderError> {
+        let dir = self.dir(name)?;
+        if let Some(server) = self.server(name).await?
+            && server.status == ServerStatus::Running
+        {
+            return Ok(server);
+        }
+        tokio::fs::create_dir_all(&dir).await.map_err(io_error)?;
+        write_private(&dir.join(TOKEN_FILE), token).await?;
+        self.start(&dir).await?;
+        Ok(self.describe(name, ServerStatus::Running))
+    }
+
+    pub async fn server(&self, id: &str) -> Result<Option<Server>, ProviderError> {
+        let dir = self.dir(id)?;
+        if !tokio::fs::try_exists(dir.join(TOKEN_FILE))
+            .await
+            .map_err(io_error)?
+        {
+            return Ok(None);
+        }
+        let status = if running_pid(&dir).await.is_some() {
+            ServerStatus::Running
+        } else {
+            ServerStatus::Off
+        };
+        Ok(Some(self.describe(id, status)))
+    }
+
+    /// Stops the agent and removes its directory (token file included, so a
+    /// process that escaped the signal exits on its next reconnect).
+    pub async fn delete_server(&self, id: &str) -> Result<(), ProviderError> {
+        let dir = self.dir(id)?;
+        stop(&dir).await;
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
+    pub async fn power(&self, id: &str, action: PowerAction) -> Result<(), ProviderError> {
+        let dir = self.dir(id)?;
+        if self.server(id).await?.is_none() {
+            return Err(ProviderError::Rejected(format!("no local host {id}")));
+        }
+        match action {
+            PowerAction::Off => stop(&dir).await,
+            PowerAction::On => {
+                if running_pid(&dir).await.is_none() {
+                    self.start(&dir).await?;
+                }
+            }
+            PowerAction::Reset => {
+                stop(&dir).await;
+                self.start(&dir).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts agents whose hosts should be on but whose process is gone (the
+    /// machine rebooted). Returns how many were started.
+    pub async fn boot(&self, names: &[String]) -> usize {
+        let mut started = 0;
+        for name in names {
+            let Ok(dir) = self.dir(name) else { continue };
+            if tokio::fs::try_exists(dir.join(TOKEN_FILE))
+                .await
+                .unwrap_or(false)
+                && running_pid(&dir).await.is_none()
+                && self.start(&dir).await.is_ok()
+            {
+                started += 1;
+            }
+        }
+        started
+    }
+
+    fn describe(&self, name: &str, status: ServerStatus) -> Server {
+        Server {
+            id: name.to_string(),
+            name: name.to_string(),
+            status,
+            ipv4: Some(Ipv4Addr::LOCALHOST),
+            ipv6: None,
+        }
+    }
+
+    async fn start(&self, dir: &Path) -> Result<(), ProviderError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(LOG_FILE))
+            .map_err(io_error)?;
+        let err_log = log.try_clone().map_err(io_error)?;
+        let mut child = tokio::process::Command::new(&self.agent_bin)
+            .arg("--portal")
+            .arg(self.portal_url.as_str())
+            .arg("--token-file")
+            .arg(dir.join(TOKEN_FILE))
+            .current_dir(dir)
+            .env("HOME", dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(err_log))
+            // Its own process group: outlives the portal, and stops with
+            // its shells when the host is powered off.
+            .process_group(0)
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(|e| {
+                ProviderError::Unavailable(format!(
+                    "cannot start {}: {e}",
+                    self.agent_bin.display()
+                ))
+            })?;
+        let pid = child
+            .id()
+            .ok_or_else(|| ProviderError::Unavailable("the agent exited at once".into()))?;
+        tokio::fs::write(dir.join(PID_FILE), pid.to_string())
+            .await
+            .map_err(io_error)?;
+        // Reap it when it exits so it does not linger as a zombie that still
+        // looks alive.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        Ok(())
+    }
+}
+
+async fn write_private(path: &Path, contents: &str) -> Result<(), ProviderError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = path.to_path_buf();
+    let contents = contents.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(contents.as_bytes())
+    })
+    .await
+    .map_err(|e| ProviderError::Unavailable(e.to_string()))?
+    .map_err(io_error)
+}
+
+/// The agent's pid when its process is alive (and not a zombie).
+async fn running_pid(dir: &Path) -> Option<i32> {
+    let pid: i32 = tokio::fs::read_to_string(dir.join(PID_FILE))
+        .await
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let stat = tokio::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .await
+        .ok()?;
+    // The state follows the parenthesised command name.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // The pid may have been reused by something else: check it is ours.
+    let cwd = tokio::fs::read_link(format!("/proc/{pid}/cwd"))
+        .await
+        .ok()?;
+    (cwd == dir).then_some(pid)
+}
+
+async fn stop(dir: &Path) {
+    let Some(pid) = running_pid(dir).await else {
+        return;
+    };
+    let group = Pid::from_raw(pid);
+    let _ = killpg(group, Signal::SIGTERM);
+    for _ in 0..50 {
+        if running_pid(dir).await.is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if running_pid(dir).await.is_some() {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+    let _ = tokio::fs::remove_file(dir.join(PID_FILE)).await;
+}
+
+fn io_error(e: std::io::Error) -> ProviderError {
+    ProviderError::Unavailable(format!("local host: {e}"))
+}
