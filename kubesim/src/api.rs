@@ -194,11 +194,46 @@ fn authenticate(state: &ApiState, headers: &HeaderMap) -> ApiResult<()> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    if presented == Some(state.token.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized())
+    match presented {
+        Some(token) if token == state.token => Ok(()),
+        Some(token) if bootstrap_token_valid(&state.store, token) => Ok(()),
+        _ => Err(ApiError::unauthorized()),
     }
+}
+
+/// The bootstrap-token authenticator (`kubeadm join`): `<id>.<secret>`
+/// matches Secret `kube-system/bootstrap-token-<id>` of type
+/// `bootstrap.kubernetes.io/token` that allows authentication and has not
+/// expired. kubesim grants it what it grants everyone: there is no RBAC.
+fn bootstrap_token_valid(store: &Store, token: &str) -> bool {
+    use base64::Engine;
+    let Some((id, secret)) = token.split_once('.') else {
+        return false;
+    };
+    let Some(object) = store.get(
+        &GroupResource::new("", "secrets"),
+        "kube-system",
+        &format!("bootstrap-token-{id}"),
+    ) else {
+        return false;
+    };
+    if object["type"] != "bootstrap.kubernetes.io/token" {
+        return false;
+    }
+    let field = |name: &str| -> Option<String> {
+        let encoded = object["data"][name].as_str()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?;
+        String::from_utf8(bytes).ok()
+    };
+    let expired = field("expiration").is_some_and(|at| {
+        time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+            .map_or(true, |at| at < time::OffsetDateTime::now_utc())
+    });
+    field("token-secret").as_deref() == Some(secret)
+        && field("usage-bootstrap-authentication").as_deref() == Some("true")
+        && !expired
 }
 
 async fn health(failure: Failure) -> Response {

@@ -66,20 +66,38 @@ async fn host(client: &reqwest::Client, base: &str, key: &str, id: &str) -> Host
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
+/// A portal with local hosts (and, with `kubesim`, the local management
+/// cluster), a verified organization and an API key for it.
+struct Setup {
+    portal: support::Portal,
+    db: PgPool,
+    alice: platform::authz::Actor,
+    key: String,
+    base: String,
+    client: reqwest::Client,
+    project: protocol::ids::ProjectId,
+}
+
+async fn setup(kubesim: bool) -> Setup {
     let url = fresh_database().await;
-    let mut portal = Launch::with_database(url.clone())
+    let mut launch = Launch::with_database(url.clone())
         .arg("--local-hosts")
         .arg("--agent-bin")
         .arg(agent_bin().to_str().unwrap())
         .arg("--agent-heartbeat-secs")
-        .arg("1")
-        .spawn();
+        .arg("1");
+    if kubesim {
+        let port = support::free_addr().port().to_string();
+        launch = launch
+            .arg("--local-kubesim-port")
+            .arg(&port)
+            .arg("--local-kubesim-delay-ms")
+            .arg("200");
+    }
+    let mut portal = launch.spawn();
     portal.ready().await;
     let base = portal.url("");
     let db = PgPool::connect(&url).await.unwrap();
-
     let op = signed_up(&db, "op@example.com", true).await;
     let alice = signed_up(&db, "alice@example.com", false).await;
     let org = organizations::create(&db, &alice, "Acme").await.unwrap();
@@ -91,67 +109,102 @@ async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
         .await
         .unwrap()
         .secret;
-    let client = reqwest::Client::new();
-    let workspace: serde_json::Value = client
-        .post(format!("{base}/api/v1/projects/{}/workspaces", project.id))
-        .bearer_auth(&key)
-        .json(&json!({ "name": "metal", "kind": "baremetal" }))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let workspace_id = workspace["workspace"]["id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let state: String =
-            sqlx::query_scalar("SELECT state::text FROM workspaces WHERE id = $1::uuid")
-                .bind(&workspace_id)
-                .fetch_one(&db)
-                .await
-                .unwrap();
-        if state == "active" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the workspace stayed {state}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    Setup {
+        portal,
+        db,
+        alice,
+        key,
+        base,
+        client: reqwest::Client::new(),
+        project: project.id,
     }
-    let profile: uuid::Uuid =
-        sqlx::query_scalar("SELECT id FROM compute_profiles WHERE provider_kind = 'local'")
-            .fetch_one(&db)
+}
+
+impl Setup {
+    /// Creates a workspace over REST and waits until it is active.
+    async fn workspace(&self, body: serde_json::Value) -> String {
+        let workspace: serde_json::Value = self
+            .client
+            .post(format!(
+                "{}/api/v1/projects/{}/workspaces",
+                self.base, self.project
+            ))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
             .await
             .unwrap();
-
-    let ordered: OrderedHost = client
-        .post(format!("{base}/api/v1/workspaces/{workspace_id}/hosts"))
-        .bearer_auth(&key)
-        .json(&json!({ "hostname": "box-1", "compute_profile": profile }))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = ordered.host.to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let online = loop {
-        let details = host(&client, &base, &key, &id).await;
-        if details.host.online && details.host.state == protocol::views::HostState::Running {
-            break details;
+        let id = workspace["workspace"]["id"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let state: String =
+                sqlx::query_scalar("SELECT state::text FROM workspaces WHERE id = $1::uuid")
+                    .bind(&id)
+                    .fetch_one(&self.db)
+                    .await
+                    .unwrap();
+            if state == "active" {
+                return id;
+            }
+            assert!(Instant::now() < deadline, "the workspace stayed {state}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the host never came online: {:?}\n{}",
-            details.host,
-            portal.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    }
+
+    /// Orders a host of the local profile and waits until it runs online.
+    async fn running_host(&self, workspace: &str, hostname: &str) -> HostDetails {
+        let profile: uuid::Uuid =
+            sqlx::query_scalar("SELECT id FROM compute_profiles WHERE provider_kind = 'local'")
+                .fetch_one(&self.db)
+                .await
+                .unwrap();
+        let ordered: OrderedHost = self
+            .client
+            .post(format!("{}/api/v1/workspaces/{workspace}/hosts", self.base))
+            .bearer_auth(&self.key)
+            .json(&json!({ "hostname": hostname, "compute_profile": profile }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = ordered.host.to_string();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let details = host(&self.client, &self.base, &self.key, &id).await;
+            if details.host.online && details.host.state == protocol::views::HostState::Running {
+                return details;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the host never came online: {:?}\n{}",
+                details.host,
+                self.portal.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
+    let s = setup(false).await;
+    let workspace_id = s
+        .workspace(json!({ "name": "metal", "kind": "baremetal" }))
+        .await;
+    let online = s.running_host(&workspace_id, "box-1").await;
+    let (db, alice, client, base, key, portal) =
+        (&s.db, &s.alice, &s.client, &s.base, &s.key, &s.portal);
+    let ordered_host = online.host.id;
+    let id = ordered_host.to_string();
     let facts = online.facts.expect("the heartbeat carries facts");
     assert!(facts.memory_total_bytes > 0);
     assert!(!facts.kernel.is_empty());
@@ -161,11 +214,11 @@ async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
     // the host goes offline within seconds, and stays so.
     let token = online.tokens[0].id;
     let revoked_at = Instant::now();
-    platform::hosts::tokens::revoke(&db, &alice, ordered.host, token)
+    platform::hosts::tokens::revoke(db, alice, ordered_host, token)
         .await
         .unwrap();
     loop {
-        let details = host(&client, &base, &key, &id).await;
+        let details = host(client, base, key, &id).await;
         if !details.host.online {
             break;
         }
@@ -176,7 +229,7 @@ async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(!host(&client, &base, &key, &id).await.host.online);
+    assert!(!host(client, base, key, &id).await.host.online);
     let log =
         std::fs::read_to_string(portal.data_dir.join("hosts/box-1/agent.log")).unwrap_or_default();
     assert!(
@@ -214,4 +267,28 @@ async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     portal.signal(nix::sys::signal::Signal::SIGTERM);
+}
+
+#[tokio::test]
+async fn a_local_host_joins_a_kubernetes_workspace_with_a_bootstrap_token() {
+    let s = setup(true).await;
+    let workspace_id = s
+        .workspace(json!({
+            "name": "kube", "kind": "kubernetes", "version": "1.33.2",
+            "provider_type": "local", "sizing": "single_node",
+        }))
+        .await;
+    let joined = s.running_host(&workspace_id, "node-1").await;
+    // The order's join step ran `kubeadm join` on the host with a token it
+    // created in the tenant, then saw the node registered.
+    let task = joined.task.expect("the order task");
+    let output: serde_json::Value = sqlx::query_scalar(
+        "SELECT output FROM task_steps WHERE task_id = $1 AND name = 'join cluster'",
+    )
+    .bind(task)
+    .fetch_one(&s.db)
+    .await
+    .unwrap();
+    assert_eq!(output["node"], "node-1");
+    s.portal.signal(nix::sys::signal::Signal::SIGTERM);
 }

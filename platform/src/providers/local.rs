@@ -29,6 +29,42 @@ pub struct LocalHosts {
 }
 
 const TOKEN_FILE: &str = "agent-token";
+/// Commands local hosts find first on their PATH.
+const BIN_DIR: &str = "bin";
+
+/// The local demo's `kubeadm`: a local host has no kubelet to run, so
+/// `kubeadm join` registers the node with the tenant's API the way a
+/// kubelet's TLS bootstrap would (authenticating with the bootstrap token)
+/// and reports it Ready. Real hosts run the real kubeadm.
+const KUBEADM_SHIM: &str = r#"#!/bin/sh
+# Loopback local host: stand-in for `kubeadm join` (see the portal's
+# platform/src/providers/local.rs).
+set -eu
+[ "${1:-}" = join ] || { echo "local hosts only support: kubeadm join" >&2; exit 1; }
+shift
+endpoint="$1"; shift
+token=""; node="$(hostname)"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --token) token="$2"; shift 2 ;;
+    --node-name) node="$2"; shift 2 ;;
+    *) shift ;;
+  esac
+done
+[ -n "$token" ] || { echo "kubeadm join: --token is required" >&2; exit 1; }
+api="https://$endpoint/api/v1/nodes"
+auth="Authorization: Bearer $token"
+body='{"apiVersion":"v1","kind":"Node","metadata":{"name":"'"$node"'","labels":{"kubernetes.io/hostname":"'"$node"'","kubernetes.io/os":"linux"}}}'
+code=$(curl -sk -o /dev/null -w '%{http_code}' -X POST -H "$auth" -H 'Content-Type: application/json' --data "$body" "$api")
+case "$code" in
+  200|201|409) ;;
+  *) echo "kubeadm join: the API server answered $code" >&2; exit 1 ;;
+esac
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+status='{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status","lastHeartbeatTime":"'"$now"'","lastTransitionTime":"'"$now"'"}],"addresses":[{"type":"InternalIP","address":"127.0.0.1"},{"type":"Hostname","address":"'"$node"'"}],"nodeInfo":{"kubeletVersion":"v1.33.2","osImage":"loopback local host","kernelVersion":"'"$(uname -r)"'","architecture":"'"$(uname -m)"'","containerRuntimeVersion":"none","operatingSystem":"linux","kubeProxyVersion":"","machineID":"","systemUUID":"","bootID":""},"capacity":{"cpu":"1","memory":"1Gi","pods":"110"},"allocatable":{"cpu":"1","memory":"1Gi","pods":"110"}}}'
+curl -sk -o /dev/null -X PATCH -H "$auth" -H 'Content-Type: application/merge-patch+json' --data "$status" "$api/$node/status"
+echo "This node has joined the cluster: $node"
+"#;
 const PID_FILE: &str = "agent.pid";
 const LOG_FILE: &str = "agent.log";
 
@@ -74,8 +110,20 @@ impl LocalHosts {
         {
             return Ok(server);
         }
-        tokio::fs::create_dir_all(&dir).await.map_err(io_error)?;
+        tokio::fs::create_dir_all(dir.join(BIN_DIR))
+            .await
+            .map_err(io_error)?;
         write_private(&dir.join(TOKEN_FILE), token).await?;
+        let kubeadm = dir.join(BIN_DIR).join("kubeadm");
+        tokio::fs::write(&kubeadm, KUBEADM_SHIM)
+            .await
+            .map_err(io_error)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(&kubeadm, std::fs::Permissions::from_mode(0o755))
+                .await
+                .map_err(io_error)?;
+        }
         self.start(&dir).await?;
         Ok(self.describe(name, ServerStatus::Running))
     }
@@ -170,6 +218,7 @@ impl LocalHosts {
             .arg(dir.join(TOKEN_FILE))
             .current_dir(dir)
             .env("HOME", dir)
+            .env("PATH", path_with(&dir.join(BIN_DIR)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err_log))
@@ -197,6 +246,14 @@ impl LocalHosts {
         });
         Ok(())
     }
+}
+
+fn path_with(first: &Path) -> std::ffi::OsString {
+    let mut paths = vec![first.to_path_buf()];
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(paths).unwrap_or_default()
 }
 
 async fn write_private(path: &Path, contents: &str) -> Result<(), ProviderError> {
