@@ -255,7 +255,7 @@ async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
     // Deleting the host stops its agent process and removes its directory.
     client
         .delete(format!("{base}/api/v1/hosts/{id}"))
-        .bearer_auth(&key)
+        .bearer_auth(key)
         .send()
         .await
         .unwrap()
