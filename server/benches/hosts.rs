@@ -489,6 +489,7 @@ struct FleetFigures {
     /// Before any agent connected.
     rss_idle: u64,
     bench_cores: f64,
+    bench_rss: u64,
     machine_busy: f64,
     portal_fds: usize,
     failures: BTreeMap<String, usize>,
@@ -862,6 +863,7 @@ async fn fleet(url: &str, db: &PgPool) -> FleetFigures {
     let bench_cores = (cpu_seconds("self", ticks) - bench_cpu) / wall;
     let machine_busy = machine_busy_since(machine);
     let rss_peak = vm(&pid, "VmHWM:");
+    let bench_rss = vm("self", "VmRSS:");
     let portal_fds = open_files(&pid);
     let live_after = fleet.live.load(Ordering::Relaxed);
     let beats = fleet.heartbeats.load(Ordering::Relaxed) - beats_before;
@@ -890,6 +892,7 @@ async fn fleet(url: &str, db: &PgPool) -> FleetFigures {
         rss_peak,
         rss_idle,
         bench_cores,
+        bench_rss,
         machine_busy,
         portal_fds,
         failures,
@@ -1036,8 +1039,9 @@ async fn main() {
             / fleet.connected.max(1) as f64
     );
     println!(
-        "meanwhile this bench process used {:.3} cores and the whole machine {:.2} of its {} cores",
+        "meanwhile this bench process (the agents' side, 4 KiB read buffers) used {:.3} cores and {:.0} MiB, and the whole machine {:.2} of its {} cores",
         fleet.bench_cores,
+        fleet.bench_rss as f64 / (1 << 20) as f64,
         fleet.machine_busy,
         cores()
     );
