@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,43 +65,6 @@ fn ms(d: Duration) -> f64 {
 fn tail(log: &str, lines: usize) -> String {
     let all: Vec<&str> = log.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-fn agent_bin() -> PathBuf {
-    let bin = PathBuf::from(support::bin())
-        .parent()
-        .expect("the portal binary has a directory")
-        .join("loopback-agent");
-    assert!(
-        bin.is_file(),
-        "{} is missing: scripts/bench hosts builds it (cargo build --release -p agent)",
-        bin.display()
-    );
-    bin
-}
-
-async fn signed_up(db: &PgPool, email: &str, operator: bool) -> platform::authz::Actor {
-    let account = platform::identity::sign_up(
-        db,
-        platform::identity::SignUp {
-            email: email.into(),
-            display_name: "Someone".into(),
-            password: support::PASSWORD.into(),
-        },
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    if operator {
-        sqlx::query("UPDATE accounts SET is_operator = true WHERE id = $1")
-            .bind(account.id)
-            .execute(db)
-            .await
-            .unwrap();
-    }
-    let mut actor = account.actor(Default::default());
-    actor.is_operator = operator;
-    actor
 }
 
 /// A terminal the bench types into: the browser's WebSocket to the relay,
@@ -501,14 +464,14 @@ async fn shells(url: &str, db: &PgPool, cat_file: &Path) -> ShellFigures {
     let mut portal = support::Launch::with_database(url.to_string())
         .arg("--local-hosts")
         .arg("--agent-bin")
-        .arg(agent_bin().to_str().unwrap())
+        .arg(support::agent_bin().to_str().unwrap())
         .spawn();
     portal.ready().await;
     let base = portal.url("");
     let base = base.trim_end_matches('/').to_string();
 
-    let op = signed_up(db, "op@example.com", true).await;
-    let alice = signed_up(db, "alice@example.com", false).await;
+    let op = support::signed_up(db, "op@example.com", true).await;
+    let alice = support::signed_up(db, "alice@example.com", false).await;
     let org = organizations::create(db, &alice, "Acme").await.unwrap();
     organizations::set_verification(db, &op, org.id, Verification::Verified, "")
         .await

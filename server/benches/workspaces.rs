@@ -21,28 +21,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn operator(db: &PgPool, email: &str) -> platform::authz::Actor {
-    let account = platform::identity::sign_up(
-        db,
-        platform::identity::SignUp {
-            email: email.into(),
-            display_name: "Operator".into(),
-            password: support::PASSWORD.into(),
-        },
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    sqlx::query("UPDATE accounts SET is_operator = true WHERE id = $1")
-        .bind(account.id)
-        .execute(db)
-        .await
-        .unwrap();
-    let mut actor = account.actor(Default::default());
-    actor.is_operator = true;
-    actor
-}
-
 async fn until_active(db: &PgPool, ids: &[WorkspaceId]) {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -102,7 +80,7 @@ async fn main() {
         Default::default(),
     )
     .unwrap();
-    let op = operator(&db, "op@example.com").await;
+    let op = support::signed_up(&db, "op@example.com", true).await;
     catalog::add_version(&db, &op, "1.33.2", true)
         .await
         .unwrap();

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use platform::tenancy::{organizations, projects};
@@ -14,43 +13,6 @@ use protocol::views::{HostDetails, OrderedHost, Verification};
 use serde_json::json;
 use sqlx::PgPool;
 use support::{Launch, fresh_database};
-
-fn agent_bin() -> PathBuf {
-    let bin = PathBuf::from(support::bin())
-        .parent()
-        .expect("the portal binary has a directory")
-        .join("loopback-agent");
-    assert!(
-        bin.is_file(),
-        "{} is missing: cargo test --bins builds it",
-        bin.display()
-    );
-    bin
-}
-
-async fn signed_up(db: &PgPool, email: &str, operator: bool) -> platform::authz::Actor {
-    let account = platform::identity::sign_up(
-        db,
-        platform::identity::SignUp {
-            email: email.into(),
-            display_name: "Someone".into(),
-            password: support::PASSWORD.into(),
-        },
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    if operator {
-        sqlx::query("UPDATE accounts SET is_operator = true WHERE id = $1")
-            .bind(account.id)
-            .execute(db)
-            .await
-            .unwrap();
-    }
-    let mut actor = account.actor(Default::default());
-    actor.is_operator = operator;
-    actor
-}
 
 async fn host(client: &reqwest::Client, base: &str, key: &str, id: &str) -> HostDetails {
     client
@@ -83,7 +45,7 @@ async fn setup(kubesim: bool) -> Setup {
     let mut launch = Launch::with_database(url.clone())
         .arg("--local-hosts")
         .arg("--agent-bin")
-        .arg(agent_bin().to_str().unwrap())
+        .arg(support::agent_bin().to_str().unwrap())
         .arg("--agent-heartbeat-secs")
         .arg("1");
     if kubesim {
@@ -98,8 +60,8 @@ async fn setup(kubesim: bool) -> Setup {
     portal.ready().await;
     let base = portal.url("");
     let db = PgPool::connect(&url).await.unwrap();
-    let op = signed_up(&db, "op@example.com", true).await;
-    let alice = signed_up(&db, "alice@example.com", false).await;
+    let op = support::signed_up(&db, "op@example.com", true).await;
+    let alice = support::signed_up(&db, "alice@example.com", false).await;
     let org = organizations::create(&db, &alice, "Acme").await.unwrap();
     organizations::set_verification(&db, &op, org.id, Verification::Verified, "")
         .await

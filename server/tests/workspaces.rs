@@ -15,30 +15,6 @@ use protocol::views::{
 use sqlx::PgPool;
 use support::{Launch, fresh_database, temp_dir};
 
-async fn actor(db: &PgPool, email: &str, operator: bool) -> platform::authz::Actor {
-    let account = platform::identity::sign_up(
-        db,
-        platform::identity::SignUp {
-            email: email.into(),
-            display_name: "Someone".into(),
-            password: "correct horse battery staple".into(),
-        },
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    if operator {
-        sqlx::query("UPDATE accounts SET is_operator = true WHERE id = $1")
-            .bind(account.id)
-            .execute(db)
-            .await
-            .unwrap();
-    }
-    let mut actor = account.actor(Default::default());
-    actor.is_operator = operator;
-    actor
-}
-
 #[tokio::test]
 async fn a_portal_killed_mid_pipeline_is_replaced_and_the_workspace_still_becomes_active() {
     let url = fresh_database().await;
@@ -84,7 +60,7 @@ async fn a_portal_killed_mid_pipeline_is_replaced_and_the_workspace_still_become
         Default::default(),
     )
     .unwrap();
-    let op = actor(&db, "op@example.com", true).await;
+    let op = support::signed_up(&db, "op@example.com", true).await;
     catalog::add_version(&db, &op, "1.33.2", true)
         .await
         .unwrap();
@@ -102,7 +78,7 @@ async fn a_portal_killed_mid_pipeline_is_replaced_and_the_workspace_still_become
     )
     .await
     .unwrap();
-    let alice = actor(&db, "alice@example.com", false).await;
+    let alice = support::signed_up(&db, "alice@example.com", false).await;
     let org = organizations::create(&db, &alice, "Acme").await.unwrap();
     organizations::set_verification(&db, &op, org.id, Verification::Verified, "")
         .await

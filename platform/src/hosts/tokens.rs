@@ -9,7 +9,7 @@ use protocol::ids::{AccountId, AgentTokenId, HostId, WorkspaceId};
 use sqlx::{PgConnection, PgPool};
 
 use crate::audit::{self, By, Entry};
-use crate::authz::{Actor, Permission, Resource, authorize};
+use crate::authz::{Actor, Permission};
 use crate::error::{Error, Result};
 use crate::identity::throttle;
 
@@ -97,18 +97,7 @@ pub async fn authenticate(db: &PgPool, token: &str, ip: Option<IpAddr>) -> Resul
 
 /// Revokes a host's token; its agent is disconnected.
 pub async fn revoke(db: &PgPool, actor: &Actor, host: HostId, token: AgentTokenId) -> Result<()> {
-    let workspace: WorkspaceId = sqlx::query_scalar("SELECT workspace_id FROM hosts WHERE id = $1")
-        .bind(host)
-        .fetch_optional(db)
-        .await?
-        .ok_or(Error::NotFound)?;
-    let grant = authorize(
-        db,
-        actor,
-        Permission::HostCreate,
-        Resource::Workspace(workspace),
-    )
-    .await?;
+    let grant = super::authorize_host(db, actor, Permission::HostCreate, host).await?;
     let mut tx = db.begin().await?;
     let revoked = sqlx::query(
         "UPDATE agent_tokens SET revoked_at = now(), revoked_by = $3

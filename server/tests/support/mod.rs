@@ -291,3 +291,44 @@ pub async fn who(client: &reqwest::Client, base: &str, cookie: &str) -> Option<S
         .expect("json");
     body["account"]["email"].as_str().map(str::to_string)
 }
+
+/// An account signed up directly in the database, made an operator when
+/// asked, as the actor platform calls take.
+pub async fn signed_up(db: &sqlx::PgPool, email: &str, operator: bool) -> platform::authz::Actor {
+    let account = platform::identity::sign_up(
+        db,
+        platform::identity::SignUp {
+            email: email.into(),
+            display_name: "Someone".into(),
+            password: PASSWORD.into(),
+        },
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    if operator {
+        sqlx::query("UPDATE accounts SET is_operator = true WHERE id = $1")
+            .bind(account.id)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    let mut actor = account.actor(Default::default());
+    actor.is_operator = operator;
+    actor
+}
+
+/// The `loopback-agent` built next to the portal binary (cargo builds every
+/// bin of the workspace for tests; scripts/bench builds it in release).
+pub fn agent_bin() -> PathBuf {
+    let bin = PathBuf::from(bin())
+        .parent()
+        .expect("the portal binary has a directory")
+        .join("loopback-agent");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with cargo build -p agent (--release for benches)",
+        bin.display()
+    );
+    bin
+}
