@@ -18,7 +18,7 @@ use crate::{
     eviction,
     failure::{self, Failure, FailureRequest},
     kamaji::Controller,
-    openapi, patch, protobuf,
+    openapi, patch, pods, protobuf,
     resources::{self, ResourceDef},
     selector::Filter,
     server::Hooks,
@@ -387,7 +387,9 @@ fn resource(
         (&Method::POST, Some(name), Some("eviction"))
             if ctx.def.group.is_empty() && ctx.def.plural == "pods" =>
         {
-            eviction::evict(&state.store, ctx.ns(), name, req.dry_run())?;
+            let body = decode(&req.body).ok();
+            let options = eviction::EvictOptions::from_body(body.as_ref(), req.dry_run());
+            eviction::evict(&state.store, ctx.ns(), name, &options)?;
             Ok(json_response(
                 StatusCode::CREATED,
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -412,7 +414,7 @@ fn namespaces() -> GroupResource {
 
 const NAME_SUFFIX_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
     (0..5)
@@ -735,7 +737,10 @@ impl Ctx<'_> {
 
     fn delete(&self, name: &str) -> ApiResult<Response> {
         let current = self.current(name)?;
+        let mut dry_run = self.req.dry_run();
         if let Ok(options) = decode(&self.req.body) {
+            // kube-rs sends DeleteParams' dryRun in the body.
+            dry_run |= options["dryRun"].as_array().is_some_and(|v| !v.is_empty());
             for field in ["resourceVersion", "uid"] {
                 let wanted = options
                     .pointer(&format!("/preconditions/{field}"))
@@ -745,7 +750,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        if self.req.dry_run() {
+        if dry_run {
             return Ok(ok(&self.present(current)));
         }
         let deleted = self.remove(name)?;
@@ -780,6 +785,11 @@ impl Ctx<'_> {
             }
             _ => {}
         }
+        if self.is_pods() {
+            return pods::delete(store, self.ns(), name, self.grace_period())
+                .map(pods::Deletion::into_object)
+                .ok_or_else(|| ApiError::not_found(&self.def.plural, &self.def.group, name));
+        }
         let mut deleted = store
             .delete(&self.gr, self.ns(), name)
             .ok_or_else(|| ApiError::not_found(&self.def.plural, &self.def.group, name))?;
@@ -788,6 +798,22 @@ impl Ctx<'_> {
             deleted["status"]["phase"] = json!("Terminating");
         }
         Ok(deleted)
+    }
+
+    fn is_pods(&self) -> bool {
+        self.def.group.is_empty() && self.def.plural == "pods"
+    }
+
+    /// A delete's `gracePeriodSeconds`, from the query or the DeleteOptions
+    /// body (kube-rs sends the body, kubectl both).
+    fn grace_period(&self) -> Option<i64> {
+        if let Some(grace) = self.req.q("gracePeriodSeconds") {
+            return grace.parse().ok();
+        }
+        decode(&self.req.body)
+            .ok()?
+            .get("gracePeriodSeconds")?
+            .as_i64()
     }
 
     fn delete_collection(&self) -> ApiResult<Response> {

@@ -13,10 +13,18 @@
 //! DaemonSets and Jobs report ready (or complete) after
 //! [`Config::workload_delay`], unless [`Kubesim::inject_workload`] or
 //! `PUT /kubesim/workload-failures/{name}` says otherwise.
+//!
+//! Pods behave as `kubectl drain` needs: Deployments make a ReplicaSet,
+//! ReplicaSets and DaemonSets make pods, the scheduler binds them to Ready,
+//! uncordoned nodes (DaemonSet pods go on every node), and they run (Ready)
+//! [`Config::workload_delay`] after being bound. Deleting or evicting a pod
+//! is graceful (`deletionTimestamp`, gone after the grace period), and
+//! eviction honours PodDisruptionBudgets, whose status is kept live.
 
 mod api;
 mod defaults;
 mod discovery;
+mod disruption;
 mod error;
 mod eviction;
 mod failure;
@@ -25,6 +33,7 @@ mod kubeconfig;
 mod openapi;
 mod patch;
 mod persist;
+mod pods;
 mod protobuf;
 mod resources;
 mod selector;
@@ -71,8 +80,9 @@ pub struct Config {
     pub extra_sans: Vec<String>,
     pub kamaji: Kamaji,
     /// Time from a Deployment, StatefulSet, DaemonSet or Job being created
-    /// or changed to its status reporting it ready (or complete), on the
-    /// management server and every tenant API server alike.
+    /// or changed to its status reporting it ready (or complete), and from a
+    /// pod being bound to a node to it running Ready, on the management
+    /// server and every tenant API server alike.
     pub workload_delay: Duration,
 }
 

@@ -84,6 +84,12 @@ fn pod_cells(pod: &Value) -> Vec<Value> {
         phase
     };
     let phase = if phase.is_empty() { "Pending" } else { phase };
+    // kubectl shows a pod on its way out as Terminating, whatever its phase.
+    let phase = if pod["metadata"]["deletionTimestamp"].is_string() {
+        "Terminating"
+    } else {
+        phase
+    };
     vec![
         json!(format!("{ready}/{total}")),
         json!(phase),
@@ -163,7 +169,28 @@ fn columns(def: &ResourceDef) -> Vec<(&'static str, &'static str)> {
             ("Port(s)", "string"),
             ("Age", "string"),
         ],
+        ("apps", "replicasets") => vec![
+            ("Desired", "integer"),
+            ("Current", "integer"),
+            ("Ready", "integer"),
+            ("Age", "string"),
+        ],
+        ("policy", "poddisruptionbudgets") => vec![
+            ("Min Available", "string"),
+            ("Max Unavailable", "string"),
+            ("Allowed Disruptions", "integer"),
+            ("Age", "string"),
+        ],
         _ => vec![("Age", "string")],
+    }
+}
+
+/// An int-or-string spec field as kubectl prints it.
+fn int_or_string(value: &Value) -> Value {
+    match value {
+        Value::Null => json!("N/A"),
+        Value::String(s) => json!(s),
+        other => json!(other.to_string()),
     }
 }
 
@@ -196,6 +223,25 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
         }
         ("", "services") => {
             cells.extend(service_cells(obj));
+            cells.push(age(obj));
+        }
+        ("apps", "replicasets") => {
+            let int = |p: &str, default: i64| {
+                json!(obj.pointer(p).and_then(Value::as_i64).unwrap_or(default))
+            };
+            cells.push(int("/spec/replicas", 1));
+            cells.push(int("/status/replicas", 0));
+            cells.push(int("/status/readyReplicas", 0));
+            cells.push(age(obj));
+        }
+        ("policy", "poddisruptionbudgets") => {
+            cells.push(int_or_string(&obj["spec"]["minAvailable"]));
+            cells.push(int_or_string(&obj["spec"]["maxUnavailable"]));
+            cells.push(json!(
+                obj.pointer("/status/disruptionsAllowed")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            ));
             cells.push(age(obj));
         }
         _ => cells.push(age(obj)),

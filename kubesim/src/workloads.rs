@@ -3,7 +3,9 @@
 //! status their real controllers would once the pods run (or, with a
 //! [`WorkloadFailure`] injected, once they do not).
 
+mod cluster;
 mod failure;
+mod replication;
 mod status;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -28,11 +30,13 @@ fn nodes() -> GroupResource {
 /// The controllers of one API server; they stop when this is dropped.
 pub(crate) struct Workloads {
     task: JoinHandle<()>,
+    pods: JoinHandle<()>,
 }
 
 impl Workloads {
     /// Starts acting on the store's workloads, those already stored too.
     pub fn start(store: Arc<Store>, delay: Duration) -> Workloads {
+        let pods = cluster::PodControllers::new(store.clone(), delay);
         let reconciler = Reconciler {
             store,
             delay,
@@ -41,6 +45,7 @@ impl Workloads {
         };
         Workloads {
             task: tokio::spawn(reconciler.run()),
+            pods: tokio::spawn(pods.run()),
         }
     }
 }
@@ -48,6 +53,7 @@ impl Workloads {
 impl Drop for Workloads {
     fn drop(&mut self) {
         self.task.abort();
+        self.pods.abort();
     }
 }
 

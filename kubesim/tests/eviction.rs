@@ -1,11 +1,15 @@
-//! Pod eviction honours PodDisruptionBudgets.
+//! Pod eviction honours PodDisruptionBudgets, which the simulator works out
+//! from the pods as they are, like the disruption controller.
 
 mod common;
 
-use k8s_openapi::api::{core::v1::Pod, policy::v1::PodDisruptionBudget};
+use k8s_openapi::api::{
+    core::v1::{Node, Pod},
+    policy::v1::PodDisruptionBudget,
+};
 use kube::{
     Api, Error,
-    api::{EvictParams, Patch, PatchParams, PostParams},
+    api::{EvictParams, PostParams},
 };
 use serde_json::json;
 
@@ -32,8 +36,18 @@ async fn eviction_respects_pod_disruption_budgets() {
     config.default_retry = false;
     let client = kube::Client::try_from(config).unwrap();
     common::create_namespace(&client, "apps").await;
+    let node: Node = serde_json::from_value(json!({"metadata": {"name": "node-1"}})).unwrap();
+    Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await
+        .unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "apps");
-    for (name, app) in [("web-1", "web"), ("web-2", "web"), ("worker", "worker")] {
+    for (name, app) in [
+        ("web-1", "web"),
+        ("web-2", "web"),
+        ("web-3", "web"),
+        ("worker", "worker"),
+    ] {
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {"name": name, "labels": {"app": app}},
             "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "nginx"}]},
@@ -49,36 +63,73 @@ async fn eviction_respects_pod_disruption_budgets() {
     .unwrap();
     budgets.create(&PostParams::default(), &pdb).await.unwrap();
 
-    let evict = EvictParams::default();
-    assert!(
-        blocked(pods.evict("web-1", &evict).await),
-        "minAvailable 2 of 2 blocks"
+    // The kubelet starts the pods after the workload delay; the budget's
+    // status follows.
+    let status = common::eventually("the budget counts three healthy pods", || async {
+        let status = budgets.get("web").await.ok()?.status?;
+        (status.current_healthy == 3).then_some(status)
+    })
+    .await;
+    assert_eq!(
+        (
+            status.desired_healthy,
+            status.expected_pods,
+            status.disruptions_allowed
+        ),
+        (2, 3, 1)
     );
-    assert!(pods.get_opt("web-1").await.unwrap().is_some());
 
     // Pods no budget selects go.
-    assert!(!blocked(pods.evict("worker", &evict).await));
+    assert!(!blocked(
+        common::evict(&client, "apps", "worker", Some(0), false).await
+    ));
     assert!(pods.get_opt("worker").await.unwrap().is_none());
 
-    // A budget's status, when set, decides; each eviction uses one up.
+    assert!(!blocked(
+        common::evict(&client, "apps", "web-1", Some(0), false).await
+    ));
+    assert!(pods.get_opt("web-1").await.unwrap().is_none());
+    // kube-rs's own evict, as the portal calls it.
+    match pods.evict("web-2", &EvictParams::default()).await {
+        Err(Error::Api(status)) => {
+            assert_eq!(
+                (status.code, status.reason.as_str()),
+                (429, "TooManyRequests")
+            );
+            let details = status.details.expect("details");
+            assert_eq!(details.causes[0].reason, "DisruptionBudget");
+            assert_eq!(
+                details.causes[0].message,
+                "The disruption budget web needs 2 healthy pods and has 2 currently"
+            );
+        }
+        other => panic!("expected 429, got {other:?}"),
+    }
+    assert!(pods.get_opt("web-2").await.unwrap().is_some());
+    common::eventually("the budget allows no disruption", || async {
+        let status = budgets.get("web").await.ok()?.status?;
+        (status.disruptions_allowed == 0 && status.current_healthy == 2).then_some(())
+    })
+    .await;
+
+    // Dry runs check without evicting.
+    assert!(blocked(
+        common::evict(&client, "apps", "web-3", None, true).await
+    ));
+    let mut budget = budgets.get("web").await.unwrap();
+    budget.spec.as_mut().unwrap().min_available =
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1));
     budgets
-        .patch_status(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"disruptionsAllowed": 1, "currentHealthy": 2, "desiredHealthy": 1, "expectedPods": 2}})),
-        )
+        .replace("web", &PostParams::default(), &budget)
         .await
         .unwrap();
-    assert!(!blocked(pods.evict("web-1", &evict).await));
-    assert!(pods.get_opt("web-1").await.unwrap().is_none());
-    assert!(
-        blocked(pods.evict("web-2", &evict).await),
-        "no disruptions left"
-    );
-    let status = budgets.get("web").await.unwrap().status.unwrap();
-    assert_eq!(status.disruptions_allowed, 0);
+    common::evict(&client, "apps", "web-3", None, true)
+        .await
+        .expect("a dry run passes once the budget allows it");
+    let web3 = pods.get("web-3").await.unwrap();
+    assert!(web3.metadata.deletion_timestamp.is_none(), "dry run only");
 
-    match pods.evict("ghost", &evict).await {
+    match pods.evict("ghost", &EvictParams::default()).await {
         Err(Error::Api(status)) => assert_eq!(status.code, 404),
         other => panic!("expected 404, got {other:?}"),
     }

@@ -89,7 +89,7 @@ fn healthy(context: &Context) -> bool {
 
 /// Like the pod-template-hash label: names the ReplicaSet or revision of
 /// the current template, so it changes when the template does.
-fn template_hash(obj: &Value) -> String {
+pub(crate) fn template_hash(obj: &Value) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let template = obj.pointer("/spec/template").cloned().unwrap_or_default();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

@@ -135,3 +135,36 @@ pub fn decode_base64(text: &str) -> Vec<u8> {
         .decode(text)
         .expect("base64")
 }
+
+/// Evicts a pod with a policy/v1 Eviction body of its own: kube-rs 5's
+/// `EvictParams` sends its delete options as `delete_options`, a field the
+/// API server (and kubesim) ignores, so a grace period or dry run must be
+/// sent this way.
+pub async fn evict(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    grace: Option<i64>,
+    dry_run: bool,
+) -> Result<serde_json::Value, kube::Error> {
+    let mut options = json!({});
+    if let Some(grace) = grace {
+        options["gracePeriodSeconds"] = json!(grace);
+    }
+    if dry_run {
+        options["dryRun"] = json!(["All"]);
+    }
+    let body = json!({
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": name, "namespace": namespace},
+        "deleteOptions": options,
+    });
+    let request = http::Request::post(format!(
+        "/api/v1/namespaces/{namespace}/pods/{name}/eviction"
+    ))
+    .header("Content-Type", "application/json")
+    .body(serde_json::to_vec(&body).expect("eviction body"))
+    .expect("eviction request");
+    client.request(request).await
+}
