@@ -128,6 +128,7 @@ pub fn LiveTask(
                                             <div>
                                                 <p class="font-medium">{format!("{}. {}", s.position + 1, s.name)}</p>
                                                 {s.message.clone().map(|m| view! { <p class="text-slate-600">{m}</p> })}
+                                                {s.progress.clone().filter(|_| s.state == StepState::Running).map(|p| view! { <p class="text-slate-500" data-testid="step-progress">{p}</p> })}
                                             </div>
                                             <div class="flex items-center gap-3 text-slate-500">
                                                 {(s.attempts > 1).then(|| format!("attempt {} of {}", s.attempts, s.max_attempts))}

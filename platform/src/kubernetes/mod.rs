@@ -5,7 +5,9 @@
 
 pub mod applications;
 pub mod catalog;
+pub mod cluster;
 pub mod control_plane;
+pub mod drain;
 pub mod kubeconfig;
 
 use std::time::Duration;
@@ -35,6 +37,18 @@ impl From<kube::Error> for KubeError {
 /// A client for the cluster a kubeconfig (YAML) describes, using its
 /// current context. TLS is verified against the kubeconfig's CA.
 pub async fn connect(kubeconfig: &str) -> Result<kube::Client, KubeError> {
+    client(kubeconfig, true).await
+}
+
+/// Like [`connect`], but 429, 503 and 504 answers come back at once instead
+/// of being retried inside kube-rs (up to 15 times, waiting minutes): for
+/// callers that retry themselves and show why (a drain names the disruption
+/// budget that refuses an eviction).
+pub async fn connect_without_retry(kubeconfig: &str) -> Result<kube::Client, KubeError> {
+    client(kubeconfig, false).await
+}
+
+async fn client(kubeconfig: &str, retry: bool) -> Result<kube::Client, KubeError> {
     let parsed =
         Kubeconfig::from_yaml(kubeconfig).map_err(|e| KubeError::Kubeconfig(e.to_string()))?;
     let mut config = kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
@@ -42,6 +56,7 @@ pub async fn connect(kubeconfig: &str) -> Result<kube::Client, KubeError> {
         .map_err(|e| KubeError::Kubeconfig(e.to_string()))?;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(30));
+    config.default_retry = retry;
     kube::Client::try_from(config).map_err(|e| KubeError::Kubeconfig(e.to_string()))
 }
 

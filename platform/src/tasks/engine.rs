@@ -104,6 +104,7 @@ pub trait Handler: Send + Sync + 'static {
 pub struct StepContext {
     task: TaskId,
     step: String,
+    position: i32,
     attempt: u32,
     input: serde_json::Value,
     outputs: HashMap<String, serde_json::Value>,
@@ -156,6 +157,41 @@ impl StepContext {
 
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// Records how far this step got: `note` for people (the task page
+    /// shows it while the step runs), `data` for the handler, which a later
+    /// attempt of the step reads back with [`Self::progress_data`].
+    pub async fn progress(&self, note: &str, data: &serde_json::Value) -> Result<(), StepError> {
+        sqlx::query(
+            "UPDATE task_steps SET progress = $3, progress_data = $4
+             WHERE task_id = $1 AND position = $2
+               AND EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND lease_owner = $5)",
+        )
+        .bind(self.task)
+        .bind(self.position)
+        .bind(note)
+        .bind(data)
+        .bind(&self.replica)
+        .execute(&self.db)
+        .await
+        .map_err(StepError::retry)?;
+        Ok(())
+    }
+
+    /// The data this step last recorded with [`Self::progress`], in this
+    /// attempt or an earlier one.
+    pub async fn progress_data<T: DeserializeOwned>(&self) -> Result<Option<T>, StepError> {
+        let data: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT progress_data FROM task_steps WHERE task_id = $1 AND position = $2",
+        )
+        .bind(self.task)
+        .bind(self.position)
+        .fetch_optional(&self.db)
+        .await
+        .map_err(StepError::retry)?
+        .flatten();
+        Ok(data.and_then(|d| serde_json::from_value(d).ok()))
     }
 }
 
@@ -575,6 +611,7 @@ impl Engine {
             let ctx = StepContext {
                 task: task.id,
                 step: step.name.clone(),
+                position: step.position,
                 attempt: u32::try_from(attempt).unwrap_or(1),
                 input: task.input.clone(),
                 outputs: outputs.clone(),
@@ -615,6 +652,17 @@ impl Engine {
                     {
                         return Ok(Ended::LostLease);
                     }
+                }
+                // The task's token is a child of `stop`: a step that saw it
+                // at shutdown was not cancelled by anyone; hand it back.
+                Ok(Err(StepError::Cancelled)) if stop.is_cancelled() => {
+                    return self
+                        .hand_back(
+                            task.id,
+                            step,
+                            "the portal process stopped during this step; another will repeat it",
+                        )
+                        .await;
                 }
                 Ok(Err(StepError::Cancelled)) => return self.finish_cancelled(task.id, step).await,
                 Ok(Err(StepError::Fatal(message))) => {

@@ -161,7 +161,7 @@ const VIEW: &str = "SELECT t.id, t.kind, t.title, t.state, t.workspace_id, t.err
         coalesce((SELECT json_agg(json_build_object(
                     'position', s.position, 'name', s.name, 'state', s.state, 'attempts', s.attempts,
                     'max_attempts', s.max_attempts, 'started_at', s.started_at, 'finished_at', s.finished_at,
-                    'message', s.message) ORDER BY s.position)
+                    'message', s.message, 'progress', s.progress) ORDER BY s.position)
                   FROM task_steps s WHERE s.task_id = t.id), '[]') AS steps
     FROM tasks t";
 
@@ -366,7 +366,8 @@ pub async fn retry(db: &PgPool, actor: &Actor, id: TaskId) -> Result<TaskView> {
         });
     };
     sqlx::query(
-        "UPDATE task_steps SET state = 'pending', attempts = 0, message = NULL, finished_at = NULL
+        "UPDATE task_steps SET state = 'pending', attempts = 0, message = NULL, finished_at = NULL,
+             progress = NULL, progress_data = NULL
          WHERE task_id = $1 AND state <> 'succeeded'",
     )
     .bind(id)

@@ -225,6 +225,22 @@ pub(crate) async fn tenant_client(
     Ok(tenant_admin(platform, id).await?.0)
 }
 
+/// A tenant client that answers 429 (and 503, 504) at once rather than
+/// retrying inside kube-rs: node drains retry evictions themselves.
+pub(crate) async fn tenant_client_without_retry(
+    platform: &Platform,
+    id: WorkspaceId,
+) -> Result<kube::Client, StepError> {
+    let w = load(platform, id).await?;
+    let mgmt = management(platform, &w).await?;
+    let (yaml, _) = admin_kubeconfig(&mgmt, &w)
+        .await?
+        .ok_or_else(|| StepError::retry("Kamaji has not written the admin kubeconfig yet"))?;
+    crate::kubernetes::connect_without_retry(&yaml)
+        .await
+        .map_err(kube_step)
+}
+
 /// The tenant client and Kamaji's admin kubeconfig (its server address and
 /// CA, which joining nodes need).
 pub(crate) async fn tenant_admin(
