@@ -79,8 +79,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/projects/:project") view=ProjectPage ssr=SsrMode::Async />
                     <Route path=path!("/workspaces") view=WorkspacesPage ssr=SsrMode::Async />
                     <Route path=path!("/workspaces/:workspace") view=WorkspacePage ssr=SsrMode::Async />
+                    <Route path=path!("/workspaces/:workspace/nodes") view=WorkspaceNodesPage ssr=SsrMode::Async />
                     <Route path=path!("/hosts/:host") view=HostPage ssr=SsrMode::Async />
                     <Route path=path!("/hosts/:host/shell") view=ShellPage ssr=SsrMode::Async />
+                    <Route path=path!("/load-balancers/:lb") view=LoadBalancerPage ssr=SsrMode::Async />
                     <Route path=path!("/tasks/:task") view=TaskPage ssr=SsrMode::Async />
                     <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />

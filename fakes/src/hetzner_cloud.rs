@@ -8,9 +8,18 @@
 //! `running`; power actions pass through `starting` or `stopping` the same
 //! way. Time moves on whenever the fake is asked, no background task.
 //!
-//! Not modelled: actions as resources (they are returned, not stored), SSH
-//! keys and root passwords, networks, volumes, firewalls, placement groups,
-//! and Hetzner's finer validation of names and labels.
+//! Load balancers and their actions live in [`load_balancers`].
+//!
+//! Not modelled: server actions as resources (they are returned, not
+//! stored), SSH keys and root passwords, networks, volumes, firewalls,
+//! placement groups, and Hetzner's finer validation of names and labels.
+
+mod load_balancers;
+
+pub use load_balancers::{
+    CloudLoadBalancer, LB_ACTION_TIME, LbHealthCheck, LbHealthHttp, LbService, LbTarget,
+    LbTargetKind,
+};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -130,6 +139,7 @@ struct CloudState {
     unavailable: HashSet<(String, String)>,
     server_limit: Option<usize>,
     injected: Option<Injected>,
+    lb: load_balancers::LbState,
 }
 
 struct Entry {
@@ -202,7 +212,7 @@ impl FakeHetznerCloud {
                 ..CloudState::default()
             }),
         });
-        let app = Router::new()
+        let app = load_balancers::routes(Router::new())
             .route("/v1/locations", get(locations))
             .route("/v1/server_types", get(server_types))
             .route("/v1/datacenters", get(datacenters))

@@ -15,6 +15,7 @@ pub mod error;
 pub mod hosts;
 pub mod identity;
 pub mod kubernetes;
+pub mod loadbalancers;
 pub mod mail;
 pub mod providers;
 pub mod setup;
@@ -48,6 +49,7 @@ struct Inner {
     started_at: OffsetDateTime,
     hub: hosts::hub::Hub,
     local_hosts: std::sync::OnceLock<providers::local::LocalHosts>,
+    local_balancers: std::sync::OnceLock<loadbalancers::local::LocalBalancers>,
 }
 
 impl Platform {
@@ -68,6 +70,7 @@ impl Platform {
                 started_at: OffsetDateTime::now_utc(),
                 hub: hosts::hub::Hub::default(),
                 local_hosts: std::sync::OnceLock::new(),
+                local_balancers: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -108,6 +111,15 @@ impl Platform {
 
     pub fn local_hosts(&self) -> Option<&providers::local::LocalHosts> {
         self.inner.local_hosts.get()
+    }
+
+    /// Enables the `local` load balancer backend (set once, at start-up).
+    pub fn enable_local_balancers(&self, local: loadbalancers::local::LocalBalancers) {
+        let _ = self.inner.local_balancers.set(local);
+    }
+
+    pub fn local_balancers(&self) -> Option<&loadbalancers::local::LocalBalancers> {
+        self.inner.local_balancers.get()
     }
 }
 

@@ -59,4 +59,5 @@ typed_ids! {
     ShellSessionId;
     CommandId;
     AgentReleaseId;
+    LoadBalancerId;
 }

@@ -6,6 +6,10 @@ use time::OffsetDateTime;
 
 use crate::ids::*;
 
+pub mod drain;
+pub mod kubernetes;
+pub mod load_balancers;
+
 /// One page of a longer list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
@@ -724,6 +728,9 @@ pub struct StepView {
     #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
     pub message: Option<String>,
+    /// What the step last reported about itself while running.
+    #[serde(default)]
+    pub progress: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -196,6 +196,21 @@ pub struct Config {
     #[arg(long, env = "LOOPBACK_SCALING_INTERVAL_SECS", default_value_t = 15)]
     pub scaling_interval_secs: u64,
 
+    /// Enable the `local` load balancer backend: a proxy in this process,
+    /// each load balancer on its own 127.0.2.x address (demo and tests).
+    /// Organizations without a Hetzner Cloud provider get it.
+    #[arg(long, env = "LOOPBACK_LOCAL_LOAD_BALANCERS")]
+    pub local_load_balancers: bool,
+
+    /// Seconds between load balancer reconciler passes (apply, drift
+    /// correction, target health).
+    #[arg(
+        long,
+        env = "LOOPBACK_LOAD_BALANCER_INTERVAL_SECS",
+        default_value_t = 5
+    )]
+    pub load_balancer_interval_secs: u64,
+
     /// Log output format.
     #[arg(long, env = "LOOPBACK_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -241,6 +256,14 @@ pub struct Settings {
     pub shutdown_grace: std::time::Duration,
     pub workspaces: WorkspaceSettings,
     pub hosts: HostSettings,
+    pub load_balancers: LoadBalancerSettings,
+}
+
+/// Load balancer backends and their reconciler.
+#[derive(Debug, Clone)]
+pub struct LoadBalancerSettings {
+    pub local: bool,
+    pub interval: std::time::Duration,
 }
 
 /// Hosts, agents and shells.
@@ -394,6 +417,12 @@ impl Config {
                     self.shell_idle_timeout_secs.max(10),
                 ),
                 scaling_interval: std::time::Duration::from_secs(self.scaling_interval_secs.max(1)),
+            },
+            load_balancers: LoadBalancerSettings {
+                local: self.local_load_balancers,
+                interval: std::time::Duration::from_secs(
+                    self.load_balancer_interval_secs.clamp(1, 3600),
+                ),
             },
         })
     }

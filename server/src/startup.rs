@@ -160,6 +160,9 @@ async fn serve(
     engine = engine
         .handler(platform::hosts::order::OrderHandler::new(platform.clone()))
         .handler(platform::hosts::order::DeleteHandler::new(platform.clone()))
+        .handler(platform::kubernetes::drain::DrainHandler::new(
+            platform.clone(),
+        ))
         .reconciler(platform::hosts::scaling::reconciler(
             platform.clone(),
             settings.hosts.scaling_interval,
@@ -175,6 +178,20 @@ async fn serve(
     if settings.hosts.local {
         enable_local_hosts(settings, &platform).await?;
     }
+    if settings.load_balancers.local {
+        // Balancers come back (on their old addresses) on the reconciler's
+        // first pass.
+        platform.enable_local_balancers(platform::loadbalancers::local::LocalBalancers::new(
+            platform::loadbalancers::local::DEFAULT_ADDRESSES,
+        ));
+        tracing::info!(
+            "local load balancer backend enabled: balancers run in this process on 127.0.2.x"
+        );
+    }
+    engine = engine.reconciler(platform::loadbalancers::reconciler(
+        platform.clone(),
+        settings.load_balancers.interval,
+    ));
     if let Some(pool) = settings.workspaces.managed_network {
         engine = engine.handler(platform::workspaces::network::CreateNetworkHandler::new(
             platform.db().clone(),
@@ -195,6 +212,7 @@ async fn serve(
     );
     let mut workers = engine.clone().start(shutdown.clone());
     let upkeep = crate::agents::spawn_upkeep(platform.clone(), shutdown.clone());
+    let local_balancers = platform.local_balancers().cloned();
     let router = crate::http::router(settings, platform, engine, sessions);
     let signal_token = shutdown.clone();
     let server = axum::serve(
@@ -221,6 +239,9 @@ async fn serve(
     })
     .await;
     let _ = tokio::time::timeout(Duration::from_secs(5), upkeep).await;
+    if let Some(local) = local_balancers {
+        local.shutdown().await;
+    }
     pool.close().await;
     if let Some(kubesim) = kubesim {
         kubesim.shutdown().await;

@@ -42,6 +42,11 @@ struct Victim {
     agent_token: String,
     shell_session: String,
     scaling_group: String,
+    load_balancer: String,
+    /// The victim workspace's API key (the in-cluster API's credential).
+    workspace_key: String,
+    /// Another organization's workspace API key.
+    mallory_workspace_key: String,
 }
 
 async fn account(db: &PgPool, email: &str) -> platform::authz::Actor {
@@ -90,15 +95,16 @@ async fn fixture(db: &PgPool, public_url: &url::Url) -> Victim {
         Default::default(),
     )
     .unwrap();
-    let workspace = platform::workspaces::create(
+    let created_workspace = platform::workspaces::create(
         &portal,
         &alice,
         project.id,
         &protocol::views::NewWorkspace::baremetal("victim-ws"),
     )
     .await
-    .unwrap()
-    .workspace;
+    .unwrap();
+    let workspace_key = created_workspace.api_key;
+    let workspace = created_workspace.workspace;
     let role = roles::create(db, &alice, org.id, "Victim Role", "", &["dns.read".into()])
         .await
         .unwrap();
@@ -161,6 +167,18 @@ async fn fixture(db: &PgPool, public_url: &url::Url) -> Victim {
     organizations::set_verification(db, &op, theirs.id, Verification::Verified, "")
         .await
         .unwrap();
+    let mallory_project = projects::create(db, &mallory, theirs.id, "Mallory Project")
+        .await
+        .unwrap();
+    let mallory_workspace_key = platform::workspaces::create(
+        &portal,
+        &mallory,
+        mallory_project.id,
+        &protocol::views::NewWorkspace::baremetal("mallory-ws"),
+    )
+    .await
+    .unwrap()
+    .api_key;
 
     // A host with an agent token, a shell session and a scaling group,
     // written directly: ordering needs a provider, which this test has not.
@@ -213,7 +231,31 @@ async fn fixture(db: &PgPool, public_url: &url::Url) -> Victim {
     .await
     .unwrap();
 
+    // A load balancer of the victim's workspace, made by the in-cluster
+    // API for Service default/web, written directly (no backend runs here).
+    let load_balancer = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO load_balancers (id, organization_id, project_id, workspace_id, name, backend,
+             listeners, targets, algorithm, health, service)
+         VALUES ($1, $2, $3, $4, 'victim-lb', 'local',
+             '[{\"protocol\": \"tcp\", \"port\": 80, \"target_port\": 30080}]', '[]',
+             '\"round_robin\"',
+             '{\"protocol\": \"tcp\", \"port\": null, \"path\": \"/\", \"interval_seconds\": 15,
+               \"timeout_seconds\": 10, \"healthy_threshold\": 2, \"unhealthy_threshold\": 3}',
+             'default/web')",
+    )
+    .bind(load_balancer)
+    .bind(org.id)
+    .bind(project.id)
+    .bind(workspace.id)
+    .execute(db)
+    .await
+    .unwrap();
+
     Victim {
+        load_balancer: load_balancer.to_string(),
+        workspace_key,
+        mallory_workspace_key,
         host: host.to_string(),
         agent_token: agent_token.to_string(),
         shell_session: shell_session.to_string(),
@@ -246,6 +288,10 @@ enum Kind {
     Own,
     /// The operator console.
     Operator,
+    /// The in-cluster API: only a workspace API key gets in. `true` when
+    /// another workspace's key must not find the victim's object (404);
+    /// `false` when it acts on its own workspace only.
+    WorkspaceKey(bool),
 }
 
 struct Probe {
@@ -262,6 +308,20 @@ fn probe(kind: Kind, args: &[(&'static str, &str)]) -> Probe {
         args: args.iter().map(|(k, v)| (*k, v.to_string())).collect(),
         path: None,
     }
+}
+
+/// A drain's form fields as the portal's pages send them (nested, as
+/// `serde_qs` reads them).
+fn drain_args(workspace: &str) -> [(&'static str, &str); 7] {
+    [
+        ("workspace", workspace),
+        ("nodes[0]", "victim-node"),
+        ("options[ignore_daemonsets]", "true"),
+        ("options[delete_emptydir_data]", "false"),
+        ("options[force]", "false"),
+        ("options[grace_period_seconds]", "-1"),
+        ("options[timeout_seconds]", "120"),
+    ]
 }
 
 fn server_function_probes(v: &Victim) -> BTreeMap<&'static str, Probe> {
@@ -745,6 +805,92 @@ fn server_function_probes(v: &Victim) -> BTreeMap<&'static str, Probe> {
             "delete_scaling_group",
             probe(Tenant("host.delete"), &[("group", &v.scaling_group)]),
         ),
+        (
+            "get_cluster_summary",
+            probe(
+                Tenant("workspace.kubernetes.read"),
+                &[("workspace", &v.workspace)],
+            ),
+        ),
+        (
+            "get_upgrade_matrix",
+            probe(
+                Tenant("workspace.kubernetes.read"),
+                &[("workspace", &v.workspace)],
+            ),
+        ),
+        (
+            "get_workspace_nodes",
+            probe(
+                Tenant("workspace.kubernetes.read"),
+                &[("workspace", &v.workspace)],
+            ),
+        ),
+        (
+            "plan_drain",
+            probe(Tenant("node.drain"), &drain_args(&v.workspace)),
+        ),
+        (
+            "start_drain",
+            probe(Tenant("node.drain"), &drain_args(&v.workspace)),
+        ),
+        (
+            "stop_drain",
+            probe(
+                Tenant("node.drain"),
+                &[("workspace", &v.workspace), ("task", &v.task)],
+            ),
+        ),
+        (
+            "cordon_node",
+            probe(
+                Tenant("node.drain"),
+                &[("workspace", &v.workspace), ("node", "victim-node")],
+            ),
+        ),
+        (
+            "uncordon_node",
+            probe(
+                Tenant("node.drain"),
+                &[("workspace", &v.workspace), ("node", "victim-node")],
+            ),
+        ),
+        (
+            "list_load_balancers",
+            probe(Tenant("loadbalancer.read"), &[("workspace", &v.workspace)]),
+        ),
+        (
+            "get_load_balancer",
+            probe(
+                Tenant("loadbalancer.read"),
+                &[("load_balancer", &v.load_balancer)],
+            ),
+        ),
+        (
+            "save_load_balancer",
+            probe(
+                Tenant("loadbalancer.manage"),
+                &[
+                    ("load_balancer", &v.load_balancer),
+                    ("name", "planted"),
+                    ("listeners", "tcp 80 8080"),
+                    ("targets", ""),
+                    ("algorithm", "round_robin"),
+                    ("health_protocol", "tcp"),
+                    ("health_interval", "15"),
+                    ("health_timeout", "10"),
+                    ("healthy_threshold", "2"),
+                    ("unhealthy_threshold", "3"),
+                ],
+            ),
+        ),
+        (
+            "delete_load_balancer",
+            probe(
+                Tenant("loadbalancer.manage"),
+                &[("load_balancer", &v.load_balancer)],
+            ),
+        ),
         ("agent_releases", probe(Operator, &[])),
         (
             "publish_bundled_agent",
@@ -960,8 +1106,92 @@ fn rest_probes(v: &Victim) -> BTreeMap<(String, String), Probe> {
             format!("/api/v1/account/api-keys/{}", v.alice_key_id),
             &[],
         ),
+        rest(
+            Tenant("loadbalancer.read"),
+            "GET",
+            "/api/v1/projects/{project}/load-balancers",
+            format!("/api/v1/projects/{p}/load-balancers"),
+            &[],
+        ),
+        rest(
+            Tenant("loadbalancer.manage"),
+            "POST",
+            "/api/v1/projects/{project}/load-balancers",
+            format!("/api/v1/projects/{p}/load-balancers"),
+            &[("json", PLANTED_BALANCER)],
+        ),
+        rest(
+            Tenant("loadbalancer.read"),
+            "GET",
+            "/api/v1/workspaces/{workspace}/load-balancers",
+            format!("/api/v1/workspaces/{}/load-balancers", v.workspace),
+            &[],
+        ),
+        rest(
+            Tenant("loadbalancer.manage"),
+            "POST",
+            "/api/v1/workspaces/{workspace}/load-balancers",
+            format!("/api/v1/workspaces/{}/load-balancers", v.workspace),
+            &[("json", PLANTED_BALANCER)],
+        ),
+        rest(
+            Tenant("loadbalancer.read"),
+            "GET",
+            "/api/v1/load-balancers/{load_balancer}",
+            format!("/api/v1/load-balancers/{}", v.load_balancer),
+            &[],
+        ),
+        rest(
+            Tenant("loadbalancer.manage"),
+            "PUT",
+            "/api/v1/load-balancers/{load_balancer}",
+            format!("/api/v1/load-balancers/{}", v.load_balancer),
+            &[("json", PLANTED_BALANCER)],
+        ),
+        rest(
+            Tenant("loadbalancer.manage"),
+            "DELETE",
+            "/api/v1/load-balancers/{load_balancer}",
+            format!("/api/v1/load-balancers/{}", v.load_balancer),
+            &[],
+        ),
+        rest(
+            WorkspaceKey(false),
+            "GET",
+            "/api/v1/cluster/load-balancers",
+            "/api/v1/cluster/load-balancers".into(),
+            &[],
+        ),
+        rest(
+            WorkspaceKey(true),
+            "GET",
+            "/api/v1/cluster/load-balancers/{namespace}/{name}",
+            "/api/v1/cluster/load-balancers/default/web".into(),
+            &[],
+        ),
+        rest(
+            WorkspaceKey(false),
+            "PUT",
+            "/api/v1/cluster/load-balancers/{namespace}/{name}",
+            "/api/v1/cluster/load-balancers/default/web".into(),
+            &[(
+                "json",
+                r#"{"listeners": [{"protocol": "tcp", "port": 81, "target_port": 30081}]}"#,
+            )],
+        ),
+        rest(
+            WorkspaceKey(true),
+            "DELETE",
+            "/api/v1/cluster/load-balancers/{namespace}/{name}",
+            "/api/v1/cluster/load-balancers/default/web".into(),
+            &[],
+        ),
     ])
 }
+
+/// A valid load balancer body, so that probes reach authorization.
+const PLANTED_BALANCER: &str = r#"{"name": "planted",
+    "listeners": [{"protocol": "tcp", "port": 80, "target_port": 8080}], "targets": []}"#;
 
 struct Answer {
     status: u16,
@@ -1002,7 +1232,12 @@ async fn call_rest(
     if let Some(k) = key {
         request = request.bearer_auth(k);
     }
-    if method == reqwest::Method::POST || method == reqwest::Method::PATCH {
+    if let [("json", raw)] = body {
+        // A body that is not a flat object of strings, sent as it is.
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(raw.clone());
+    } else if method == reqwest::Method::POST || method == reqwest::Method::PATCH {
         let json: serde_json::Map<String, Value> = body
             .iter()
             .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
@@ -1176,6 +1411,9 @@ async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
                 );
                 reveals_nothing(&outsider, &what);
             }
+            Kind::WorkspaceKey(_) => {
+                panic!("{what}: server functions take sessions, not workspace keys")
+            }
             Kind::Operator => {
                 for (who, cookie) in [("another tenant", &mallory), ("a viewer", &vic)] {
                     let answer =
@@ -1271,6 +1509,66 @@ async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
                     outsider.body
                 );
                 reveals_nothing(&outsider, &what);
+            }
+            Kind::WorkspaceKey(victims_object) => {
+                // Account credentials of anyone, the victim's own owner
+                // included, are not workspace keys.
+                for (who, key) in [
+                    ("another tenant's account key", mallory_key.as_str()),
+                    ("a viewer's account key", vic_key.as_str()),
+                    ("the owner's account key", victim.alice_key.as_str()),
+                ] {
+                    let answer =
+                        call_rest(&client, &base, method, path, Some(key), &probe.args).await;
+                    assert_eq!(answer.status, 401, "{what} with {who}: {}", answer.body);
+                    reveals_nothing(&answer, &what);
+                }
+                let by_session = client
+                    .request(
+                        reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                        format!("{base}{path}"),
+                    )
+                    .header(reqwest::header::COOKIE, &mallory)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(by_session.status(), 401, "{what} with a session");
+                let other = call_rest(
+                    &client,
+                    &base,
+                    method,
+                    path,
+                    Some(&victim.mallory_workspace_key),
+                    &probe.args,
+                )
+                .await;
+                if *victims_object {
+                    assert_eq!(
+                        other.status, 404,
+                        "{what} with another workspace's key: {}",
+                        other.body
+                    );
+                } else {
+                    assert!(
+                        other.status < 500,
+                        "{what} with another workspace's key: {} {}",
+                        other.status,
+                        other.body
+                    );
+                }
+                reveals_nothing(&other, &what);
+                if method == "GET" {
+                    let own = call_rest(
+                        &client,
+                        &base,
+                        method,
+                        path,
+                        Some(&victim.workspace_key),
+                        &probe.args,
+                    )
+                    .await;
+                    assert_eq!(own.status, 200, "{what} with its own key: {}", own.body);
+                }
             }
             other => panic!("{what}: unexpected kind {other:?}"),
         }
@@ -1428,10 +1726,12 @@ async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
     .await
     .unwrap();
     assert_eq!(names, vec!["Victim Project"]);
-    let workspaces: Vec<String> = sqlx::query_scalar("SELECT id::text FROM workspaces")
-        .fetch_all(&db)
-        .await
-        .unwrap();
+    let workspaces: Vec<String> =
+        sqlx::query_scalar("SELECT id::text FROM workspaces WHERE project_id = $1::uuid")
+            .bind(&victim.project)
+            .fetch_all(&db)
+            .await
+            .unwrap();
     assert_eq!(workspaces, vec![victim.workspace.clone()]);
     let bindings: i64 =
         sqlx::query_scalar("SELECT count(*) FROM role_bindings WHERE organization_id = $1::uuid")
@@ -1457,4 +1757,16 @@ async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
             .await
             .is_ok()
     );
+    let balancers: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT l.name, l.state::text, l.listeners FROM load_balancers l
+         JOIN projects p ON p.id = l.project_id WHERE p.organization_id = $1::uuid",
+    )
+    .bind(&victim.org)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(balancers.len(), 1, "{balancers:?}");
+    assert_eq!(balancers[0].0, "victim-lb");
+    assert_ne!(balancers[0].1, "deleting");
+    assert_eq!(balancers[0].2[0]["port"], 80);
 }

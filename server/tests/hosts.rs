@@ -8,158 +8,31 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use platform::tenancy::{organizations, projects};
-use protocol::views::{HostDetails, OrderedHost, Verification};
 use serde_json::json;
-use sqlx::PgPool;
-use support::{Launch, fresh_database};
+use support::local_portal::{self, LocalPortal};
 
-async fn host(client: &reqwest::Client, base: &str, key: &str, id: &str) -> HostDetails {
-    client
-        .get(format!("{base}/api/v1/hosts/{id}"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// A portal with local hosts (and, with `kubesim`, the local management
-/// cluster), a verified organization and an API key for it.
-struct Setup {
-    portal: support::Portal,
-    db: PgPool,
-    alice: platform::authz::Actor,
-    key: String,
-    base: String,
-    client: reqwest::Client,
-    project: protocol::ids::ProjectId,
-}
-
-async fn setup(kubesim: bool) -> Setup {
-    let url = fresh_database().await;
-    let mut launch = Launch::with_database(url.clone())
-        .arg("--local-hosts")
-        .arg("--agent-bin")
-        .arg(support::agent_bin().to_str().unwrap())
-        .arg("--agent-heartbeat-secs")
-        .arg("1");
-    if kubesim {
-        let port = support::free_addr().port().to_string();
-        launch = launch
-            .arg("--local-kubesim-port")
-            .arg(&port)
-            .arg("--local-kubesim-delay-ms")
-            .arg("200");
-    }
-    let mut portal = launch.spawn();
-    portal.ready().await;
-    let base = portal.url("");
-    let db = PgPool::connect(&url).await.unwrap();
-    let op = support::signed_up(&db, "op@example.com", true).await;
-    let alice = support::signed_up(&db, "alice@example.com", false).await;
-    let org = organizations::create(&db, &alice, "Acme").await.unwrap();
-    organizations::set_verification(&db, &op, org.id, Verification::Verified, "")
-        .await
-        .unwrap();
-    let project = projects::create(&db, &alice, org.id, "Web").await.unwrap();
-    let key = platform::identity::api_keys::create(&db, &alice, "automation", None)
-        .await
-        .unwrap()
-        .secret;
-    Setup {
-        portal,
-        db,
-        alice,
-        key,
-        base,
-        client: reqwest::Client::new(),
-        project: project.id,
-    }
-}
-
-impl Setup {
-    /// Creates a workspace over REST and waits until it is active.
-    async fn workspace(&self, body: serde_json::Value) -> String {
-        let workspace: serde_json::Value = self
-            .client
-            .post(format!(
-                "{}/api/v1/projects/{}/workspaces",
-                self.base, self.project
-            ))
-            .bearer_auth(&self.key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = workspace["workspace"]["id"].as_str().unwrap().to_string();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let state: String =
-                sqlx::query_scalar("SELECT state::text FROM workspaces WHERE id = $1::uuid")
-                    .bind(&id)
-                    .fetch_one(&self.db)
-                    .await
-                    .unwrap();
-            if state == "active" {
-                return id;
-            }
-            assert!(Instant::now() < deadline, "the workspace stayed {state}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+/// A portal with local hosts and, with `kubesim`, the local management
+/// cluster.
+async fn setup(kubesim: bool) -> LocalPortal {
+    local_portal::start(|launch| {
+        if kubesim {
+            let port = support::free_addr().port().to_string();
+            launch
+                .arg("--local-kubesim-port")
+                .arg(&port)
+                .arg("--local-kubesim-delay-ms")
+                .arg("200")
+        } else {
+            launch
         }
-    }
-
-    /// Orders a host of the local profile and waits until it runs online.
-    async fn running_host(&self, workspace: &str, hostname: &str) -> HostDetails {
-        let profile: uuid::Uuid =
-            sqlx::query_scalar("SELECT id FROM compute_profiles WHERE provider_kind = 'local'")
-                .fetch_one(&self.db)
-                .await
-                .unwrap();
-        let ordered: OrderedHost = self
-            .client
-            .post(format!("{}/api/v1/workspaces/{workspace}/hosts", self.base))
-            .bearer_auth(&self.key)
-            .json(&json!({ "hostname": hostname, "compute_profile": profile }))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = ordered.host.to_string();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let details = host(&self.client, &self.base, &self.key, &id).await;
-            if details.host.online && details.host.state == protocol::views::HostState::Running {
-                return details;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the host never came online: {:?}\n{}",
-                details.host,
-                self.portal.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
     let s = setup(false).await;
-    let workspace_id = s
+    let (workspace_id, _) = s
         .workspace(json!({ "name": "metal", "kind": "baremetal" }))
         .await;
     let online = s.running_host(&workspace_id, "box-1").await;
@@ -180,7 +53,7 @@ async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
         .await
         .unwrap();
     loop {
-        let details = host(client, base, key, &id).await;
+        let details = s.host(&id).await;
         if !details.host.online {
             break;
         }
@@ -191,7 +64,7 @@ async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(!host(client, base, key, &id).await.host.online);
+    assert!(!s.host(&id).await.host.online);
     let log =
         std::fs::read_to_string(portal.data_dir.join("hosts/box-1/agent.log")).unwrap_or_default();
     assert!(
@@ -234,7 +107,7 @@ async fn a_local_host_comes_online_and_a_revoked_token_cuts_its_agent_off() {
 #[tokio::test]
 async fn a_local_host_joins_a_kubernetes_workspace_with_a_bootstrap_token() {
     let s = setup(true).await;
-    let workspace_id = s
+    let (workspace_id, _) = s
         .workspace(json!({
             "name": "kube", "kind": "kubernetes", "version": "1.33.2",
             "provider_type": "local", "sizing": "single_node",

@@ -6,6 +6,8 @@ pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod hosts;
+pub mod kubernetes;
+pub mod load_balancers;
 pub mod tasks;
 pub mod tenancy;
 pub mod workspaces;

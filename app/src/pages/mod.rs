@@ -6,12 +6,14 @@ mod compute;
 mod home;
 pub(crate) mod hosts;
 mod invitations;
+pub(crate) mod load_balancers;
 mod not_found;
 pub(crate) mod orgs;
 mod projects;
 mod shell;
 pub(crate) mod tasks;
 mod workspace_hosts;
+pub(crate) mod workspace_kubernetes;
 pub(crate) mod workspaces;
 
 pub use account::{AccountPage, ApiKeysPage, SecurityPage};
@@ -23,6 +25,7 @@ pub use auth::{ForgotPasswordPage, ResetPasswordPage, SetupPage, SignInPage, Sig
 pub use home::HomePage;
 pub use hosts::HostPage;
 pub use invitations::InvitationPage;
+pub use load_balancers::LoadBalancerPage;
 pub use not_found::NotFound;
 pub use orgs::{
     AuditPage, MembersPage, OrgSettingsPage, OrganizationPage, OrganizationsPage, RolesPage,
@@ -30,4 +33,5 @@ pub use orgs::{
 pub use projects::{ProjectPage, ProjectsPage, WorkspacesPage};
 pub use shell::ShellPage;
 pub use tasks::TaskPage;
+pub use workspace_kubernetes::WorkspaceNodesPage;
 pub use workspaces::WorkspacePage;

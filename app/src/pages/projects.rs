@@ -160,6 +160,7 @@ fn Project() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <div class="mt-6"><crate::pages::load_balancers::LoadBalancersCard project=id /></div>
     }
 }
 

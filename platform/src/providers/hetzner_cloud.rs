@@ -151,13 +151,14 @@ struct ApiError {
 }
 
 /// One HTTP answer, whatever its status.
-pub(super) struct Reply {
-    pub(super) status: StatusCode,
-    pub(super) body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
-    fn check(self) -> Result<Self, ProviderError> {
+    /// The reply when successful, else what its error object means.
+    pub(crate) fn check(self) -> Result<Self, ProviderError> {
         if self.status.is_success() {
             Ok(self)
         } else {
@@ -165,7 +166,7 @@ impl Reply {
         }
     }
 
-    fn json<T: DeserializeOwned>(&self) -> Result<T, ProviderError> {
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ProviderError> {
         parse_json(self, "Hetzner Cloud")
     }
 }
@@ -335,8 +336,10 @@ impl HetznerCloud {
     }
 
     /// One request to `{base}{path...}`; the answer is returned whatever its
-    /// status, so callers can give 404 its own meaning.
-    async fn send(
+    /// status, so callers can give 404 its own meaning. Also used by the
+    /// load balancer backend (`loadbalancers::hetzner`), which shares the
+    /// project token.
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &[&str],

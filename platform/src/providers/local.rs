@@ -3,6 +3,11 @@
 //! tests order, power and delete hosts, open shells and run commands with
 //! nothing but this machine.
 //!
+//! Each host has a loopback address of its own (127.0.1.N, kept in its
+//! directory), reported as the server's IPv4 and as its Kubernetes node's
+//! InternalIP, so that services on two local hosts can use the same port
+//! (all of 127/8 is local on Linux).
+//!
 //! Agents run in their own process group so that, like real machines, they
 //! outlive a portal restart; an agent exits by itself once its token file is
 //! gone, which is how deleting a host (or a test's data directory) ends it.
@@ -29,6 +34,8 @@ pub struct LocalHosts {
 }
 
 const TOKEN_FILE: &str = "agent-token";
+/// The host's own loopback address.
+const ADDRESS_FILE: &str = "address";
 /// Commands local hosts find first on their PATH.
 const BIN_DIR: &str = "bin";
 
@@ -61,7 +68,8 @@ case "$code" in
   *) echo "kubeadm join: the API server answered $code" >&2; exit 1 ;;
 esac
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-status='{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status","lastHeartbeatTime":"'"$now"'","lastTransitionTime":"'"$now"'"}],"addresses":[{"type":"InternalIP","address":"127.0.0.1"},{"type":"Hostname","address":"'"$node"'"}],"nodeInfo":{"kubeletVersion":"v1.33.2","osImage":"loopback local host","kernelVersion":"'"$(uname -r)"'","architecture":"'"$(uname -m)"'","containerRuntimeVersion":"none","operatingSystem":"linux","kubeProxyVersion":"","machineID":"","systemUUID":"","bootID":""},"capacity":{"cpu":"1","memory":"1Gi","pods":"110"},"allocatable":{"cpu":"1","memory":"1Gi","pods":"110"}}}'
+ip=$(cat "$HOME/address" 2>/dev/null || echo 127.0.0.1)
+status='{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status","lastHeartbeatTime":"'"$now"'","lastTransitionTime":"'"$now"'"}],"addresses":[{"type":"InternalIP","address":"'"$ip"'"},{"type":"Hostname","address":"'"$node"'"}],"nodeInfo":{"kubeletVersion":"v1.33.2","osImage":"loopback local host","kernelVersion":"'"$(uname -r)"'","architecture":"'"$(uname -m)"'","containerRuntimeVersion":"none","operatingSystem":"linux","kubeProxyVersion":"","machineID":"","systemUUID":"","bootID":""},"capacity":{"cpu":"1","memory":"1Gi","pods":"110"},"allocatable":{"cpu":"1","memory":"1Gi","pods":"110"}}}'
 curl -sk -o /dev/null -X PATCH -H "$auth" -H 'Content-Type: application/merge-patch+json' --data "$status" "$api/$node/status"
 echo "This node has joined the cluster: $node"
 "#;
@@ -114,6 +122,7 @@ impl LocalHosts {
             .await
             .map_err(io_error)?;
         write_private(&dir.join(TOKEN_FILE), token).await?;
+        let address = self.address(&dir).await?;
         let kubeadm = dir.join(BIN_DIR).join("kubeadm");
         tokio::fs::write(&kubeadm, KUBEADM_SHIM)
             .await
@@ -125,7 +134,7 @@ impl LocalHosts {
                 .map_err(io_error)?;
         }
         self.start(&dir).await?;
-        Ok(self.describe(name, ServerStatus::Running))
+        Ok(describe(name, ServerStatus::Running, address))
     }
 
     pub async fn server(&self, id: &str) -> Result<Option<Server>, ProviderError> {
@@ -141,7 +150,8 @@ impl LocalHosts {
         } else {
             ServerStatus::Off
         };
-        Ok(Some(self.describe(id, status)))
+        let address = self.address(&dir).await?;
+        Ok(Some(describe(id, status, address)))
     }
 
     /// Stops the agent and removes its directory (token file included, so a
@@ -194,14 +204,32 @@ impl LocalHosts {
         started
     }
 
-    fn describe(&self, name: &str, status: ServerStatus) -> Server {
-        Server {
-            id: name.to_string(),
-            name: name.to_string(),
-            status,
-            ipv4: Some(Ipv4Addr::LOCALHOST),
-            ipv6: None,
+    /// The host's address: the one it was given, else the lowest free one
+    /// (hosts made before addresses were handed out get one on first use).
+    async fn address(&self, dir: &Path) -> Result<Ipv4Addr, ProviderError> {
+        if let Some(address) = read_address(dir).await {
+            return Ok(address);
         }
+        // One allocation at a time in this process; hosts are ordered
+        // through the portal, so no other process allocates here.
+        static ALLOCATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _allocating = ALLOCATING.lock().await;
+        let mut taken = std::collections::HashSet::new();
+        let mut entries = tokio::fs::read_dir(&self.root).await.map_err(io_error)?;
+        while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
+            if let Some(address) = read_address(&entry.path()).await {
+                taken.insert(address);
+            }
+        }
+        let address = host_addresses()
+            .find(|a| !taken.contains(a))
+            .ok_or_else(|| {
+                ProviderError::Unavailable("every local host address is taken".into())
+            })?;
+        tokio::fs::write(dir.join(ADDRESS_FILE), address.to_string())
+            .await
+            .map_err(io_error)?;
+        Ok(address)
     }
 
     async fn start(&self, dir: &Path) -> Result<(), ProviderError> {
@@ -246,6 +274,36 @@ impl LocalHosts {
         });
         Ok(())
     }
+}
+
+fn describe(name: &str, status: ServerStatus, address: Ipv4Addr) -> Server {
+    Server {
+        id: name.to_string(),
+        name: name.to_string(),
+        status,
+        ipv4: Some(address),
+        ipv6: None,
+    }
+}
+
+/// Addresses local hosts get, in order: 127.0.1.2-254 (127.0.1.1 is often
+/// the machine's own name in /etc/hosts), then 127.1.0.1 onwards.
+fn host_addresses() -> impl Iterator<Item = Ipv4Addr> {
+    let first = (u32::from(Ipv4Addr::new(127, 0, 1, 2))..=u32::from(Ipv4Addr::new(127, 0, 1, 254)))
+        .map(Ipv4Addr::from);
+    let more = (u32::from(Ipv4Addr::new(127, 1, 0, 1))
+        ..=u32::from(Ipv4Addr::new(127, 1, 255, 254)))
+        .map(Ipv4Addr::from);
+    first.chain(more)
+}
+
+async fn read_address(dir: &Path) -> Option<Ipv4Addr> {
+    tokio::fs::read_to_string(dir.join(ADDRESS_FILE))
+        .await
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn path_with(first: &Path) -> std::ffi::OsString {

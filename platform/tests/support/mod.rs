@@ -83,3 +83,29 @@ pub async fn workspace(
     .await
     .map(|c| c.workspace)
 }
+
+/// A kubesim whose Kamaji makes tenant control planes ready at once.
+pub async fn instant_kubesim() -> kubesim::Kubesim {
+    kubesim::start(kubesim::Config {
+        kamaji: kubesim::Kamaji {
+            ready_delay: std::time::Duration::ZERO,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Provisioning settings for tests: no DNS, no managed network.
+pub fn pipeline_settings() -> std::sync::Arc<platform::workspaces::pipeline::Settings> {
+    std::sync::Arc::new(platform::workspaces::pipeline::Settings {
+        oidc_issuer: "https://login.example.com".into(),
+        dns: std::sync::Arc::new(platform::dns::Dns::None),
+        kubeconfig_timeout: std::time::Duration::from_secs(20),
+        health_timeout: std::time::Duration::from_secs(20),
+        delete_on_late_failure: false,
+        managed_network: false,
+        portal_url: "http://localhost:3000".into(),
+    })
+}

@@ -6,6 +6,7 @@
 mod error;
 mod hosts;
 mod keys;
+mod load_balancers;
 mod tenancy;
 mod workspaces;
 
@@ -58,6 +59,17 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+        // The in-cluster load balancer API takes the workspace API key
+        // instead.
+        components.add_security_scheme(
+            "workspace_api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("lbw_…")
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -93,6 +105,25 @@ pub fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(hosts::list_hosts, hosts::order_host))
         .routes(routes!(hosts::get_host, hosts::delete_host))
         .routes(routes!(hosts::power_host))
+        .routes(routes!(
+            load_balancers::list_project_balancers,
+            load_balancers::create_project_balancer
+        ))
+        .routes(routes!(
+            load_balancers::list_workspace_balancers,
+            load_balancers::create_workspace_balancer
+        ))
+        .routes(routes!(
+            load_balancers::get_balancer,
+            load_balancers::update_balancer,
+            load_balancers::delete_balancer
+        ))
+        .routes(routes!(load_balancers::cluster_list))
+        .routes(routes!(
+            load_balancers::cluster_get,
+            load_balancers::cluster_put,
+            load_balancers::cluster_delete
+        ))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
 }

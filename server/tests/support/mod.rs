@@ -13,6 +13,8 @@ use nix::unistd::Pid;
 use sqlx::Connection;
 use url::Url;
 
+pub mod local_portal;
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_loopback")
 }
