@@ -663,7 +663,11 @@ async fn hetzner_cloud_is_chosen_when_the_organization_has_it_and_drift_is_corre
         &NewComputeProvider {
             name: "hcloud".into(),
             kind: ProviderKind::HetznerCloud,
-            settings: BTreeMap::from([("base_url".into(), fake.base_url().to_string())]),
+            settings: BTreeMap::from([
+                ("base_url".into(), fake.base_url().to_string()),
+                ("load_balancer_location".into(), "nbg1".into()),
+                ("load_balancer_type".into(), "lb21".into()),
+            ]),
             secret: "hc-token".into(),
         },
     )
@@ -684,6 +688,14 @@ async fn hetzner_cloud_is_chosen_when_the_organization_has_it_and_drift_is_corre
     assert_eq!(view.state, LoadBalancerState::Active, "{view:?}");
     let cloud = fake.load_balancers();
     assert_eq!(cloud.len(), 1);
+    assert_eq!(
+        (
+            cloud[0].location.as_str(),
+            cloud[0].load_balancer_type.as_str()
+        ),
+        ("nbg1", "lb21"),
+        "placed as the provider's settings say"
+    );
     assert_eq!(view.address, Some(cloud[0].ipv4.to_string()));
     assert_eq!(cloud[0].services.len(), 1);
 

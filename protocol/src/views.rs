@@ -812,7 +812,12 @@ impl ProviderKind {
     /// The settings an operator gives besides the secret.
     pub fn setting_names(self) -> &'static [&'static str] {
         match self {
-            Self::HetznerCloud => &["base_url"],
+            Self::HetznerCloud => &[
+                "base_url",
+                "load_balancer_location",
+                "load_balancer_type",
+                "load_balancer_network",
+            ],
             Self::HetznerRobot => &["base_url", "user"],
             Self::IonosDcd => &["base_url", "datacenter_id"],
             Self::Local => &[],

@@ -237,7 +237,8 @@ pub async fn admin_compute_providers() -> Result<Vec<protocol::views::ComputePro
     Ok(platform::compute::providers::list(ctx.db(), &actor).await?)
 }
 
-/// Settings by name: `base_url`, `user`, `datacenter_id` as the kind needs.
+/// Settings by name: `base_url`, `user`, `datacenter_id` and the load
+/// balancer placement as the kind needs.
 #[server]
 pub async fn admin_create_compute_provider(
     name: String,
@@ -245,6 +246,9 @@ pub async fn admin_create_compute_provider(
     #[server(default)] base_url: Option<String>,
     #[server(default)] user: Option<String>,
     #[server(default)] datacenter_id: Option<String>,
+    #[server(default)] load_balancer_location: Option<String>,
+    #[server(default)] load_balancer_type: Option<String>,
+    #[server(default)] load_balancer_network: Option<String>,
     #[server(default)] secret: Option<String>,
 ) -> Result<(), AppError> {
     let (_ctx, actor) = crate::server::signed_in().await?;
@@ -253,6 +257,9 @@ pub async fn admin_create_compute_provider(
         ("base_url", base_url),
         ("user", user),
         ("datacenter_id", datacenter_id),
+        ("load_balancer_location", load_balancer_location),
+        ("load_balancer_type", load_balancer_type),
+        ("load_balancer_network", load_balancer_network),
     ]
     .into_iter()
     .filter(|(name, _)| kind.setting_names().contains(name))

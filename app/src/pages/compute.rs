@@ -96,13 +96,22 @@ fn Providers() -> impl IntoView {
                 <div hidden=move || !needs("datacenter_id")>
                     <Field label="Datacenter id" name="datacenter_id" error=create_error />
                 </div>
+                <div hidden=move || !needs("load_balancer_location")>
+                    <Field label="Load balancer location (optional)" name="load_balancer_location" placeholder="fsn1" error=create_error />
+                </div>
+                <div hidden=move || !needs("load_balancer_type")>
+                    <Field label="Load balancer type (optional)" name="load_balancer_type" placeholder="lb11" error=create_error />
+                </div>
+                <div hidden=move || !needs("load_balancer_network")>
+                    <Field label="Load balancer network id (optional)" name="load_balancer_network" hint="Attach load balancers to this private network and reach targets there." error=create_error />
+                </div>
                 <div hidden=move || kind.get() == "local">
                     <Field label="API token or password" name="secret" kind="password" autocomplete="off" error=create_error
                         hint="Checked by a test connection, then stored encrypted; never shown again." />
                 </div>
                 <div class="sm:col-span-2"><Submit label="Test and save" pending=create.pending() class=BUTTON_SECONDARY /></div>
             </ActionForm>
-            <FormError error=create_error fields=&["name", "base_url", "user", "datacenter_id", "secret", "settings"] />
+            <FormError error=create_error fields=&["name", "base_url", "user", "datacenter_id", "load_balancer_location", "load_balancer_type", "load_balancer_network", "secret", "settings"] />
         </Card>
     }
 }

@@ -206,6 +206,15 @@ pub async fn create(
             ),
         ));
     }
+    if let Some(network) = new.settings.get("load_balancer_network")
+        && !network.trim().is_empty()
+        && network.trim().parse::<i64>().is_err()
+    {
+        return Err(Error::invalid(
+            "load_balancer_network",
+            "a Hetzner Cloud network id (a number), or empty",
+        ));
+    }
     let settings: BTreeMap<String, String> = new
         .settings
         .iter()

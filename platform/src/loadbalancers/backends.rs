@@ -9,11 +9,44 @@ use super::spec::{Applied, BalancerSpec};
 use crate::Platform;
 use crate::compute::providers::{self, Client};
 
-/// Where new Hetzner Cloud load balancers go and their size. Compute
-/// provider settings have no place for these yet; these are Hetzner's
-/// smallest type in its first location.
+/// Where new Hetzner Cloud load balancers go, their size and network, read
+/// from the provider account's settings (`load_balancer_location`,
+/// `load_balancer_type`, `load_balancer_network`); without them, Hetzner's
+/// smallest type in its first location, on the public network only.
 const HETZNER_LOCATION: &str = "fsn1";
 const HETZNER_TYPE: &str = "lb11";
+
+async fn hetzner_settings(
+    platform: &Platform,
+    provider: ComputeProviderId,
+) -> Result<(String, String, Option<i64>), String> {
+    let settings: Option<sqlx::types::Json<std::collections::BTreeMap<String, String>>> =
+        sqlx::query_scalar("SELECT settings FROM compute_providers WHERE id = $1")
+            .bind(provider)
+            .fetch_optional(platform.db())
+            .await
+            .map_err(|e| format!("reading the provider's settings: {e}"))?;
+    let settings = settings.map(|s| s.0).unwrap_or_default();
+    let setting = |key: &str, default: &str| {
+        settings
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .unwrap_or(default)
+            .to_string()
+    };
+    let network = match settings.get("load_balancer_network").map(|v| v.trim()) {
+        None | Some("") => None,
+        Some(id) => Some(id.parse().map_err(|_| {
+            format!("the provider setting load_balancer_network must be a Hetzner network id, not {id:?}")
+        })?),
+    };
+    Ok((
+        setting("load_balancer_location", HETZNER_LOCATION),
+        setting("load_balancer_type", HETZNER_TYPE),
+        network,
+    ))
+}
 
 pub(crate) enum Backend {
     Local(LocalBalancers),
@@ -36,12 +69,10 @@ impl Backend {
                     "the local load balancer backend is not enabled in this portal (start it with --local-load-balancers)".to_string()
                 }),
             ("hetzner_cloud", Some(provider)) => match providers::client(platform, provider).await {
-                Ok(Client::HetznerCloud(cloud)) => Ok(Self::Hetzner(HetznerBalancers::new(
-                    cloud,
-                    HETZNER_LOCATION.into(),
-                    HETZNER_TYPE.into(),
-                    None,
-                ))),
+                Ok(Client::HetznerCloud(cloud)) => {
+                    let (location, kind, network) = hetzner_settings(platform, provider).await?;
+                    Ok(Self::Hetzner(HetznerBalancers::new(cloud, location, kind, network)))
+                }
                 Ok(_) => Err("the load balancer's provider is not a Hetzner Cloud account".into()),
                 Err(e) => Err(format!("the Hetzner Cloud provider is not usable: {e}")),
             },
