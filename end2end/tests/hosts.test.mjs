@@ -74,7 +74,7 @@ test('a local host is ordered, comes online, and its shell runs commands', () =>
   await alice.getByLabel('Type').selectOption('baremetal');
   await alice.getByRole('button', { name: 'Create workspace' }).click();
   await alice.getByRole('link', { name: 'Follow the provisioning' }).click();
-  await alice.getByRole('heading', { name: 'metal' }).waitFor();
+  await alice.getByRole('heading', { name: 'metal', exact: true }).waitFor();
   await hydrated(alice);
   await alice.getByTestId('workspace-state').getByText('active').waitFor({ timeout: 30_000 });
 
