@@ -15,6 +15,17 @@ where
     Signal::derive(move || value.get().and_then(Result::err))
 }
 
+/// The message under a hand-built input when the last answer's error names
+/// `field`.
+pub fn field_error(error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
+    move || {
+        error
+            .get()
+            .and_then(|e| e.for_field(field))
+            .map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })
+    }
+}
+
 /// A labelled input. Its error comes from `error` when the failure names
 /// this field (`name`).
 #[component]

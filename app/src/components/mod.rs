@@ -6,7 +6,7 @@ mod pager;
 mod session;
 
 pub use confirm::ConfirmButton;
-pub use forms::{Button, Field, FormError, Notice, Submit, error_of, use_live};
+pub use forms::{Button, Field, FormError, Notice, Submit, error_of, field_error, use_live};
 pub use pager::{Pager, page_from_query};
 pub use session::{SignedIn, provide_me, use_me};
 

@@ -150,7 +150,7 @@ fn Clusters() -> impl IntoView {
                         <option value="ionos_dcd">"ionos_dcd"</option>
                         <option value="local">"local"</option>
                     </select>
-                    {move || register_error.get().and_then(|e| e.for_field("provider_type")).map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })}
+                    {field_error(register_error, "provider_type")}
                 </div>
                 <Field label="Management domain" name="domain" placeholder="mgmt.example.com" required=true error=register_error />
                 <Field label="Capacity (workspaces)" name="capacity" kind="number" value="100" required=true error=register_error />
@@ -158,7 +158,7 @@ fn Clusters() -> impl IntoView {
                     <label for="cluster-kubeconfig" class="block text-sm font-medium text-slate-800">"Kubeconfig"</label>
                     <textarea id="cluster-kubeconfig" name="kubeconfig" rows="6" required class=format!("mt-1 font-mono {INPUT}")></textarea>
                     <p class="mt-1 text-xs text-slate-500">"Checked by connecting before it is saved; stored encrypted."</p>
-                    {move || register_error.get().and_then(|e| e.for_field("kubeconfig")).map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })}
+                    {field_error(register_error, "kubeconfig")}
                 </div>
                 <div><Submit label="Register cluster" pending=register.pending() class=BUTTON_SECONDARY /></div>
             </ActionForm>
@@ -221,7 +221,7 @@ fn Applications() -> impl IntoView {
                 <div class="sm:col-span-3" hidden=move || source.get() != "manifests">
                     <label for="app-manifests" class="block text-sm font-medium text-slate-800">"Manifests"</label>
                     <textarea id="app-manifests" name="manifests" rows="6" class=format!("mt-1 font-mono {INPUT}")></textarea>
-                    {move || add_error.get().and_then(|e| e.for_field("manifests")).map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })}
+                    {field_error(add_error, "manifests")}
                 </div>
                 <fieldset class="contents" hidden=move || source.get() != "helm" disabled=move || source.get() != "helm">
                     <Field label="Chart repository" name="chart_repository" placeholder="https://charts.example.com" error=add_error />

@@ -191,7 +191,7 @@ fn Profiles() -> impl IntoView {
                 <div class="sm:col-span-3">
                     <label for="profile-parameters" class="block text-sm font-medium text-slate-800">"Provider parameters"</label>
                     <textarea id="profile-parameters" name="parameters" rows="2" class=format!("mt-1 font-mono {INPUT}") placeholder="server_type=cx22\nlocation=fsn1"></textarea>
-                    {move || create_error.get().and_then(|e| e.for_field("parameters")).map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })}
+                    {field_error(create_error, "parameters")}
                 </div>
                 <div><Submit label="Add profile" pending=create.pending() class=BUTTON_SECONDARY /></div>
             </ActionForm>

@@ -164,15 +164,6 @@ fn LoadBalancerTable(items: Vec<LoadBalancerView>) -> impl IntoView {
     .into_any()
 }
 
-fn field_error(error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
-    move || {
-        error
-            .get()
-            .and_then(|e| e.for_field(field))
-            .map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })
-    }
-}
-
 fn invalid(error: Signal<Option<AppError>>, field: &'static str) -> impl Fn() -> String {
     move || {
         error

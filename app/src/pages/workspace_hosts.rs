@@ -156,15 +156,6 @@ fn profile_option(p: &ComputeProfileView) -> String {
     )
 }
 
-fn field_error(error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
-    move || {
-        error
-            .get()
-            .and_then(|e| e.for_field(field))
-            .map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })
-    }
-}
-
 #[component]
 fn OrderHostForm(
     workspace: Signal<Option<WorkspaceId>>,

@@ -74,7 +74,7 @@ pub fn NewWorkspaceForm(
                         if n.is_empty() { "Lowercase letters, digits and dashes.".to_string() } else { format!("Will be created as {n}") }
                     }}
                 </p>
-                {move || error.get().and_then(|e| e.for_field("name")).map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })}
+                {field_error(error, "name")}
             </div>
             <div>
                 <label for="workspace-kind" class="block text-sm font-medium text-slate-800">"Type"</label>
@@ -98,7 +98,7 @@ pub fn NewWorkspaceForm(
                                         {o.versions.iter().map(|v| view! { <option value=v.clone()>{v.clone()}</option> }).collect_view()}
                                     </select>
                                     {no_versions.then(|| view! { <p class="mt-1 text-sm text-amber-800">"No version is offered yet; an operator must activate one."</p> })}
-                                    {move || error.get().and_then(|e| e.for_field("version")).map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })}
+                                    {field_error(error, "version")}
                                 </div>
                                 <div>
                                     <label for="workspace-provider" class="block text-sm font-medium text-slate-800">"Compute provider"</label>
@@ -106,7 +106,7 @@ pub fn NewWorkspaceForm(
                                         {o.provider_types.iter().map(|p| view! { <option value=p.clone()>{p.clone()}</option> }).collect_view()}
                                     </select>
                                     {no_pool.then(|| view! { <p class="mt-1 text-sm text-amber-800">"No management cluster serves any compute provider yet."</p> })}
-                                    {move || error.get().and_then(|e| e.for_field("provider_type")).map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })}
+                                    {field_error(error, "provider_type")}
                                 </div>
                                 <div>
                                     <label for="workspace-sizing" class="block text-sm font-medium text-slate-800">"Control plane"</label>
@@ -123,7 +123,7 @@ pub fn NewWorkspaceForm(
                                             <option value=id.to_string()>{format!("{name} ({provider})")}</option>
                                         }).collect_view()}
                                     </select>
-                                    {move || error.get().and_then(|e| e.for_field("management_cluster")).map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })}
+                                    {field_error(error, "management_cluster")}
                                 </div>
                                 <label class="flex items-center gap-2 text-sm text-slate-800">
                                     <input type="checkbox" name="ingress" value="on" />"Seed an NGINX ingress controller"
@@ -142,7 +142,7 @@ pub fn NewWorkspaceForm(
                 <label for="workspace-metadata" class="block text-sm font-medium text-slate-800">"Metadata (optional)"</label>
                 <textarea id="workspace-metadata" name="metadata" rows="2" class=format!("mt-1 {INPUT}") placeholder="cost-center=4711"></textarea>
                 <p class="mt-1 text-xs text-slate-500">"One key=value per line."</p>
-                {move || error.get().and_then(|e| e.for_field("metadata")).map(|m| view! { <p class="mt-1 text-sm text-rose-700">{m}</p> })}
+                {field_error(error, "metadata")}
             </div>
             <div class="sm:col-span-2"><Submit label="Create workspace" pending=action.pending() /></div>
         </ActionForm>
