@@ -14,11 +14,9 @@ use platform::kubernetes::{catalog, cluster};
 use platform::tasks::{Engine, EngineConfig};
 use platform::tenancy::{organizations, projects};
 use platform::workspaces::{self, Access, pipeline};
-use protocol::ids::{HostId, WorkspaceId};
+use protocol::ids::HostId;
 use protocol::views::kubernetes::{ApiHealth, UpgradeKind};
-use protocol::views::{
-    ManagementClusterKind, NewManagementCluster, NewWorkspace, Verification, WorkspaceState,
-};
+use protocol::views::{ManagementClusterKind, NewManagementCluster, NewWorkspace, Verification};
 use serde_json::json;
 use sqlx::PgPool;
 use support::{actor, operator, platform};
@@ -123,7 +121,7 @@ async fn the_kubernetes_tab_reads_the_tenant_live(db: PgPool) {
         ),
         "{early:?}"
     );
-    settle(&db, workspace).await;
+    support::until_active(&db, workspace).await;
 
     let (_, admin) = workspaces::kubeconfig(
         &portal,
@@ -346,23 +344,4 @@ async fn the_kubernetes_tab_reads_the_tenant_live(db: PgPool) {
     engine_stop.cancel();
     while workers.join_next().await.is_some() {}
     sim.shutdown().await;
-}
-
-async fn settle(db: &PgPool, workspace: WorkspaceId) {
-    let started = Instant::now();
-    loop {
-        let state: WorkspaceState =
-            sqlx::query_scalar("SELECT state FROM workspaces WHERE id = $1")
-                .bind(workspace)
-                .fetch_one(db)
-                .await
-                .unwrap();
-        match state {
-            WorkspaceState::Active => return,
-            WorkspaceState::Initializing | WorkspaceState::Provisioning => {}
-            other => panic!("the workspace became {other:?}"),
-        }
-        assert!(started.elapsed() < Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

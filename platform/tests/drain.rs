@@ -25,7 +25,6 @@ use protocol::views::drain::{
 };
 use protocol::views::{
     ManagementClusterKind, NewManagementCluster, NewWorkspace, TaskState, Verification,
-    WorkspaceState,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -296,22 +295,7 @@ async fn estate(db: &PgPool) -> Estate {
     .unwrap()
     .workspace
     .id;
-    let started = Instant::now();
-    loop {
-        let state: WorkspaceState =
-            sqlx::query_scalar("SELECT state FROM workspaces WHERE id = $1")
-                .bind(workspace)
-                .fetch_one(db)
-                .await
-                .unwrap();
-        match state {
-            WorkspaceState::Active => break,
-            WorkspaceState::Initializing | WorkspaceState::Provisioning => {}
-            other => panic!("the workspace became {other:?}"),
-        }
-        assert!(started.elapsed() < Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::until_active(db, workspace).await;
     // Without a DNS provider the admin kubeconfig names the tenant's address.
     let (_, admin) = workspaces::kubeconfig(
         &portal,

@@ -109,3 +109,24 @@ pub fn pipeline_settings() -> std::sync::Arc<platform::workspaces::pipeline::Set
         portal_url: "http://localhost:3000".into(),
     })
 }
+
+/// Waits until provisioning made `workspace` active; panics if it failed.
+pub async fn until_active(db: &PgPool, workspace: protocol::ids::WorkspaceId) {
+    let started = std::time::Instant::now();
+    loop {
+        let state: protocol::views::WorkspaceState =
+            sqlx::query_scalar("SELECT state FROM workspaces WHERE id = $1")
+                .bind(workspace)
+                .fetch_one(db)
+                .await
+                .unwrap();
+        match state {
+            protocol::views::WorkspaceState::Active => return,
+            protocol::views::WorkspaceState::Initializing
+            | protocol::views::WorkspaceState::Provisioning => {}
+            other => panic!("the workspace became {other:?}"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
