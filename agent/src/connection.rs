@@ -461,6 +461,8 @@ async fn dispatch(agent: &Arc<Agent>, outbox: &Outbox, message: PortalMessage) {
             url,
             sha256,
         } => crate::update::start(agent, version, url, sha256),
+        // TODO(monitoring helper): run the probe and answer ProbeResult.
+        PortalMessage::Probe { id, .. } => debug!(%id, "probe not handled yet"),
     }
 }
 

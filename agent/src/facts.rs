@@ -35,6 +35,8 @@ pub fn collect() -> HostFacts {
         memory_available_bytes,
         disk_total_bytes,
         disk_available_bytes,
+        // Filled in by the heartbeat loop, which keeps the previous sample.
+        cpu_percent: None,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod identity;
 pub mod kubernetes;
 pub mod loadbalancers;
 pub mod mail;
+pub mod monitoring;
 pub mod providers;
 pub mod setup;
 pub mod tasks;
@@ -50,6 +51,7 @@ struct Inner {
     hub: hosts::hub::Hub,
     local_hosts: std::sync::OnceLock<providers::local::LocalHosts>,
     local_balancers: std::sync::OnceLock<loadbalancers::local::LocalBalancers>,
+    monitoring: std::sync::OnceLock<monitoring::Settings>,
 }
 
 impl Platform {
@@ -71,6 +73,7 @@ impl Platform {
                 hub: hosts::hub::Hub::default(),
                 local_hosts: std::sync::OnceLock::new(),
                 local_balancers: std::sync::OnceLock::new(),
+                monitoring: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -120,6 +123,16 @@ impl Platform {
 
     pub fn local_balancers(&self) -> Option<&loadbalancers::local::LocalBalancers> {
         self.inner.local_balancers.get()
+    }
+
+    /// Sets the monitoring settings (once, at start-up; tests lower the
+    /// minimum interval).
+    pub fn configure_monitoring(&self, settings: monitoring::Settings) {
+        let _ = self.inner.monitoring.set(settings);
+    }
+
+    pub fn monitoring_settings(&self) -> monitoring::Settings {
+        self.inner.monitoring.get().copied().unwrap_or_default()
     }
 }
 

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::BuildInfo;
-pub use crate::ids::{CommandId, ShellSessionId};
+pub use crate::ids::{CommandId, ProbeId, ShellSessionId};
+use crate::views::monitoring::{ProbeOutcome, ProbeSpec};
 
 /// Header the agent sends with its protocol version ([`crate::AGENT_PROTOCOL_VERSION`]).
 pub const PROTOCOL_HEADER: &str = "x-loopback-agent-protocol";
@@ -41,6 +42,10 @@ pub struct HostFacts {
     /// The root filesystem.
     pub disk_total_bytes: u64,
     pub disk_available_bytes: u64,
+    /// Busy share of all CPUs since the previous heartbeat (0–100); absent
+    /// from agents before monitoring and in the first heartbeat.
+    #[serde(default)]
+    pub cpu_percent: Option<f64>,
 }
 
 /// Agent → portal control messages (JSON text frames).
@@ -89,6 +94,11 @@ pub enum AgentMessage {
     UpdateFailed {
         version: String,
         error: String,
+    },
+    /// The result of a [`PortalMessage::Probe`].
+    ProbeResult {
+        id: ProbeId,
+        outcome: ProbeOutcome,
     },
 }
 
@@ -147,6 +157,9 @@ pub enum PortalMessage {
         url: String,
         sha256: String,
     },
+    /// Run a network probe (HTTP, TLS, TCP, DNS) for an agent-backed
+    /// monitoring source and answer with `ProbeResult`.
+    Probe { id: ProbeId, spec: ProbeSpec },
 }
 
 /// Shell bytes on the agent link: the 16-byte session id, then the bytes.

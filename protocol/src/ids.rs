@@ -60,4 +60,11 @@ typed_ids! {
     CommandId;
     AgentReleaseId;
     LoadBalancerId;
+    MonitorId;
+    ConditionId;
+    AlertId;
+    SilenceId;
+    NotificationChannelId;
+    NotificationId;
+    ProbeId;
 }

@@ -9,6 +9,7 @@ use crate::ids::*;
 pub mod drain;
 pub mod kubernetes;
 pub mod load_balancers;
+pub mod monitoring;
 
 /// One page of a longer list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -330,6 +330,7 @@ async fn simulated_agent(
             memory_available_bytes: 3 << 30,
             disk_total_bytes: 40 << 30,
             disk_available_bytes: 30 << 30,
+            cpu_percent: Some(5.0),
         },
         build: agent::build_info(),
     })

@@ -266,6 +266,10 @@ impl Hub {
             AgentMessage::UpdateFailed { version, error } => {
                 tracing::warn!(host = %link.host, %version, %error, "agent update failed; it keeps its version");
             }
+            // TODO(monitoring helper): hand the outcome to the waiting probe.
+            AgentMessage::ProbeResult { id, .. } => {
+                tracing::debug!(host = %link.host, %id, "probe result not handled yet");
+            }
         }
     }
 

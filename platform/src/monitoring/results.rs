@@ -1,0 +1,2 @@
+//! Stored results: the batched writer, the queries behind uptime,
+//! sparklines and charts, and the rollup/retention reconciler.
