@@ -83,6 +83,8 @@ CREATE TABLE monitor_rollups (
     latency_max_ms  double precision,
     PRIMARY KEY (monitor_id, hour)
 );
+-- Retention's last rolled hour and the expiry of old rollups.
+CREATE INDEX monitor_rollups_hour ON monitor_rollups (hour);
 
 CREATE TABLE monitor_silences (
     id              uuid PRIMARY KEY,

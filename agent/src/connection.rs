@@ -21,6 +21,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tracing::{debug, info, warn};
 use url::Url;
 
+use crate::facts::CpuTimes;
 use crate::link::{OUTBOX_CAPACITY, Outbox, Outgoing};
 use crate::{Agent, AgentError, Config, TokenSource};
 
@@ -277,7 +278,8 @@ pub(crate) async fn serve(
     };
     // The portal hears a heartbeat first, then queued results (a rollback's
     // UpdateFailed); only then does the rest of the agent see the link.
-    let mut opening = vec![heartbeat().await];
+    let mut cpu = None;
+    let mut opening = vec![heartbeat(&mut cpu).await];
     opening.append(&mut agent.pending.lock().unwrap_or_else(|p| p.into_inner()));
     for message in opening {
         // A failed send means the writer already died; the select below
@@ -285,7 +287,7 @@ pub(crate) async fn serve(
         let _ = outbox.send(Outgoing::Message(message)).await;
     }
     agent.link.set(Some(outbox.clone()));
-    let heartbeats = tokio::spawn(heartbeat_loop(outbox.clone(), interval));
+    let heartbeats = tokio::spawn(heartbeat_loop(outbox.clone(), interval, cpu));
     guard.tasks.push(heartbeats.abort_handle());
 
     let reason = tokio::select! {
@@ -323,24 +325,33 @@ impl Drop for Teardown<'_> {
     }
 }
 
-async fn heartbeat() -> AgentMessage {
-    AgentMessage::Heartbeat {
-        facts: tokio::task::spawn_blocking(crate::facts::collect)
+/// A heartbeat with this machine's facts. CPU usage is the busy share
+/// since the previous heartbeat's sample in `cpu` (none on the first).
+async fn heartbeat(cpu: &mut Option<CpuTimes>) -> AgentMessage {
+    let (mut facts, sample) =
+        tokio::task::spawn_blocking(|| (crate::facts::collect(), CpuTimes::sample()))
             .await
-            .unwrap_or_default(),
+            .unwrap_or_default();
+    facts.cpu_percent = match (&sample, cpu.as_ref()) {
+        (Some(now), Some(earlier)) => now.busy_percent_since(earlier),
+        _ => None,
+    };
+    *cpu = sample;
+    AgentMessage::Heartbeat {
+        facts,
         build: crate::build_info(),
     }
 }
 
 /// Heartbeats after the opening one, every `interval`.
-async fn heartbeat_loop(outbox: Outbox, interval: Duration) {
+async fn heartbeat_loop(outbox: Outbox, interval: Duration, mut cpu: Option<CpuTimes>) {
     let start = tokio::time::Instant::now() + interval;
     let mut ticks = tokio::time::interval_at(start, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         if outbox
-            .send(Outgoing::Message(heartbeat().await))
+            .send(Outgoing::Message(heartbeat(&mut cpu).await))
             .await
             .is_err()
         {
@@ -461,8 +472,20 @@ async fn dispatch(agent: &Arc<Agent>, outbox: &Outbox, message: PortalMessage) {
             url,
             sha256,
         } => crate::update::start(agent, version, url, sha256),
-        // TODO(monitoring helper): run the probe and answer ProbeResult.
-        PortalMessage::Probe { id, .. } => debug!(%id, "probe not handled yet"),
+        PortalMessage::Probe { id, spec } => {
+            let agent = agent.clone();
+            // Each probe is its own task bounded by its own timeout, so a
+            // slow target never holds up the link or other probes. A result
+            // for a link that dropped meanwhile is worthless to the portal
+            // (it stopped waiting), so it is not kept for the next one.
+            tokio::spawn(async move {
+                let outcome = probes::run(&spec).await;
+                agent
+                    .link
+                    .send(AgentMessage::ProbeResult { id, outcome })
+                    .await;
+            });
+        }
     }
 }
 

@@ -44,6 +44,55 @@ fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
 
+/// Cumulative CPU time of the whole machine from the `cpu` line of
+/// `/proc/stat`, in clock ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// Every tick counted.
+    pub total: u64,
+    /// Ticks doing nothing (idle and waiting for I/O).
+    pub idle: u64,
+}
+
+impl CpuTimes {
+    /// Reads this machine's counters now.
+    pub fn sample() -> Option<Self> {
+        read("/proc/stat").and_then(|text| parse_proc_stat(&text))
+    }
+
+    /// Percent of CPU time busy between `earlier` and `self`; `None` when
+    /// no time passed (or the counters went backwards).
+    pub fn busy_percent_since(&self, earlier: &CpuTimes) -> Option<f64> {
+        let total = self.total.checked_sub(earlier.total)?;
+        let idle = self.idle.checked_sub(earlier.idle)?;
+        if total == 0 {
+            return None;
+        }
+        let busy = total.saturating_sub(idle) as f64 / total as f64 * 100.0;
+        Some((busy * 10.0).round() / 10.0)
+    }
+}
+
+/// The aggregate `cpu` line: user nice system idle iowait irq softirq
+/// steal (guest time is already inside user and nice, so it is not added).
+pub fn parse_proc_stat(text: &str) -> Option<CpuTimes> {
+    let line = text.lines().find(|line| line.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    if fields.len() < 4 {
+        return None;
+    }
+    let idle = fields[3] + fields.get(4).copied().unwrap_or(0);
+    Some(CpuTimes {
+        total: fields.iter().sum(),
+        idle,
+    })
+}
+
 /// Hostname and kernel release.
 fn uname() -> (String, String) {
     match nix::sys::utsname::uname() {
@@ -177,6 +226,26 @@ mod tests {
         let old_kernel = "MemTotal: 1000 kB\nMemFree: 300 kB\n";
         assert_eq!(parse_meminfo(old_kernel), Some((1_024_000, 307_200)));
         assert_eq!(parse_meminfo("garbage"), None);
+    }
+
+    #[test]
+    fn cpu_percent_comes_from_proc_stat_deltas() {
+        let before =
+            parse_proc_stat("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\n")
+                .expect("parse");
+        assert_eq!(
+            before,
+            CpuTimes {
+                total: 1000,
+                idle: 800
+            }
+        );
+        let after = parse_proc_stat("cpu  250 0 150 1300 100 0 0 0 0 0\n").expect("parse");
+        assert_eq!(after.busy_percent_since(&before), Some(25.0));
+        assert_eq!(before.busy_percent_since(&before), None);
+        assert_eq!(before.busy_percent_since(&after), None);
+        assert_eq!(parse_proc_stat("intr 1 2 3\n"), None);
+        assert!(CpuTimes::sample().is_some());
     }
 
     #[test]

@@ -75,14 +75,19 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/orgs/:org/roles") view=RolesPage ssr=SsrMode::Async />
                     <Route path=path!("/orgs/:org/audit") view=AuditPage ssr=SsrMode::Async />
                     <Route path=path!("/orgs/:org/settings") view=OrgSettingsPage ssr=SsrMode::Async />
+                    <Route path=path!("/orgs/:org/notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=path!("/projects") view=ProjectsPage ssr=SsrMode::Async />
                     <Route path=path!("/projects/:project") view=ProjectPage ssr=SsrMode::Async />
+                    <Route path=path!("/projects/:project/alerts") view=AlertsPage ssr=SsrMode::Async />
                     <Route path=path!("/workspaces") view=WorkspacesPage ssr=SsrMode::Async />
                     <Route path=path!("/workspaces/:workspace") view=WorkspacePage ssr=SsrMode::Async />
                     <Route path=path!("/workspaces/:workspace/nodes") view=WorkspaceNodesPage ssr=SsrMode::Async />
                     <Route path=path!("/hosts/:host") view=HostPage ssr=SsrMode::Async />
                     <Route path=path!("/hosts/:host/shell") view=ShellPage ssr=SsrMode::Async />
                     <Route path=path!("/load-balancers/:lb") view=LoadBalancerPage ssr=SsrMode::Async />
+                    <Route path=path!("/projects/:project/monitoring") view=MonitoringPage ssr=SsrMode::Async />
+                    <Route path=path!("/monitors/:monitor") view=MonitorPage ssr=SsrMode::Async />
+                    <Route path=path!("/status/:project") view=PublicStatusPage ssr=SsrMode::Async />
                     <Route path=path!("/tasks/:task") view=TaskPage ssr=SsrMode::Async />
                     <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />

@@ -211,6 +211,15 @@ pub struct Config {
     )]
     pub load_balancer_interval_secs: u64,
 
+    /// The shortest interval, in seconds, a monitoring object may be probed
+    /// at (tests and demos lower it).
+    #[arg(
+        long,
+        env = "LOOPBACK_MONITORING_MIN_INTERVAL_SECONDS",
+        default_value_t = 10
+    )]
+    pub monitoring_min_interval_seconds: u64,
+
     /// Log output format.
     #[arg(long, env = "LOOPBACK_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -221,7 +230,10 @@ pub struct Config {
     pub site_root: PathBuf,
 
     /// Maximum number of PostgreSQL connections in the pool.
-    #[arg(long, env = "LOOPBACK_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    // Each reconciler run holds a lock connection while it works on
+    // another; with the monitoring engine and a dozen reconcilers, ten was
+    // too few at start-up.
+    #[arg(long, env = "LOOPBACK_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
 
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
@@ -257,6 +269,7 @@ pub struct Settings {
     pub workspaces: WorkspaceSettings,
     pub hosts: HostSettings,
     pub load_balancers: LoadBalancerSettings,
+    pub monitoring: platform::monitoring::Settings,
 }
 
 /// Load balancer backends and their reconciler.
@@ -422,6 +435,11 @@ impl Config {
                 local: self.local_load_balancers,
                 interval: std::time::Duration::from_secs(
                     self.load_balancer_interval_secs.clamp(1, 3600),
+                ),
+            },
+            monitoring: platform::monitoring::Settings {
+                min_interval: std::time::Duration::from_secs(
+                    self.monitoring_min_interval_seconds.clamp(1, 86_400),
                 ),
             },
         })

@@ -122,6 +122,7 @@ async fn serve(
     )
     .map_err(|e| StartupError::BadPublicUrlFor(e.to_string()))?;
 
+    platform.configure_monitoring(settings.monitoring);
     announce(settings, &platform).await?;
 
     let kubesim = match settings.workspaces.local_kubesim_port {
@@ -192,6 +193,10 @@ async fn serve(
         platform.clone(),
         settings.load_balancers.interval,
     ));
+    engine = engine
+        .reconciler(platform::monitoring::results::retention(platform.clone()))
+        .reconciler(platform::monitoring::alerts::reconciler(platform.clone()))
+        .reconciler(platform::monitoring::notify::delivery(platform.clone()));
     if let Some(pool) = settings.workspaces.managed_network {
         engine = engine.handler(platform::workspaces::network::CreateNetworkHandler::new(
             platform.db().clone(),
@@ -212,6 +217,8 @@ async fn serve(
     );
     let mut workers = engine.clone().start(shutdown.clone());
     let upkeep = crate::agents::spawn_upkeep(platform.clone(), shutdown.clone());
+    let monitoring =
+        platform::monitoring::engine::Engine::spawn(platform.clone(), shutdown.clone());
     let local_balancers = platform.local_balancers().cloned();
     let router = crate::http::router(settings, platform, engine, sessions);
     let signal_token = shutdown.clone();
@@ -239,6 +246,8 @@ async fn serve(
     })
     .await;
     let _ = tokio::time::timeout(Duration::from_secs(5), upkeep).await;
+    // The monitoring writer stores the results it still holds.
+    let _ = tokio::time::timeout(Duration::from_secs(5), monitoring.stopped()).await;
     if let Some(local) = local_balancers {
         local.shutdown().await;
     }

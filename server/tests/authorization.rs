@@ -43,6 +43,12 @@ struct Victim {
     shell_session: String,
     scaling_group: String,
     load_balancer: String,
+    monitor: String,
+    notification_channel: String,
+    notification: String,
+    /// A firing alert of the victim's project, and an active silence.
+    alert: String,
+    silence: String,
     /// The victim workspace's API key (the in-cluster API's credential).
     workspace_key: String,
     /// Another organization's workspace API key.
@@ -252,8 +258,99 @@ async fn fixture(db: &PgPool, public_url: &url::Url) -> Victim {
     .await
     .unwrap();
 
+    // A monitor of the victim's workspace whose first run is a day away,
+    // so no probe runs during the test.
+    let monitor = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO monitors (id, organization_id, project_id, workspace_id, name, kind, probe,
+             interval_seconds, sources, failure_threshold, success_threshold,
+             repeat_interval_seconds, next_run_at)
+         VALUES ($1, $2, $3, $4, 'victim-monitor', 'tcp',
+             '{\"kind\": \"tcp\", \"host\": \"127.0.0.1\", \"port\": 9, \"timeout_ms\": 1000}',
+             3600, '[{\"type\": \"builtin\"}]', 3, 2, 14400, now() + interval '1 day')",
+    )
+    .bind(monitor)
+    .bind(org.id)
+    .bind(project.id)
+    .bind(workspace.id)
+    .execute(db)
+    .await
+    .unwrap();
+
+    // A notification channel of the victim's organization with one failed
+    // delivery (the config is never opened: every probe is refused first).
+    let notification_channel = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO notification_channels (id, organization_id, name, kind, config, destination)
+         VALUES ($1, $2, 'victim-hook', 'webhook', '\\x00', 'https://hooks.victim.example')",
+    )
+    .bind(notification_channel)
+    .bind(org.id)
+    .execute(db)
+    .await
+    .unwrap();
+    let notification = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO notifications (id, organization_id, channel_id, kind, subject, message, state)
+         VALUES ($1, $2, $3, 'test', 'Test notification from Loopback', '{}', 'failed')",
+    )
+    .bind(notification)
+    .bind(org.id)
+    .bind(notification_channel)
+    .execute(db)
+    .await
+    .unwrap();
+
+    // A paused monitor of the victim's project with a firing alert and an
+    // active silence, written directly (no engine runs here).
+    let alerting_monitor = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO monitors (id, organization_id, project_id, name, kind, probe,
+             interval_seconds, sources, failure_threshold, success_threshold,
+             repeat_interval_seconds, paused, next_run_at)
+         VALUES ($1, $2, $3, 'victim-alerting', 'tcp',
+             '{\"kind\": \"tcp\", \"host\": \"127.0.0.1\", \"port\": 9, \"timeout_ms\": 1000}',
+             60, '[{\"type\": \"builtin\"}]', 1, 1, 3600, true, now() + interval '1 day')",
+    )
+    .bind(alerting_monitor)
+    .bind(org.id)
+    .bind(project.id)
+    .execute(db)
+    .await
+    .unwrap();
+    let alert = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO alerts (id, organization_id, project_id, monitor_id, summary, severity,
+             state, value, started_at, fired_at)
+         VALUES ($1, $2, $3, $4, 'status is down', 'critical', 'firing', 0, now(), now())",
+    )
+    .bind(alert)
+    .bind(org.id)
+    .bind(project.id)
+    .bind(alerting_monitor)
+    .execute(db)
+    .await
+    .unwrap();
+    let silence = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO monitor_silences (id, organization_id, project_id, monitor_id, comment, ends_at)
+         VALUES ($1, $2, $3, $4, 'victim maintenance', now() + interval '1 day')",
+    )
+    .bind(silence)
+    .bind(org.id)
+    .bind(project.id)
+    .bind(alerting_monitor)
+    .execute(db)
+    .await
+    .unwrap();
+
     Victim {
+        notification_channel: notification_channel.to_string(),
+        alert: alert.to_string(),
+        silence: silence.to_string(),
+        notification: notification.to_string(),
         load_balancer: load_balancer.to_string(),
+        monitor: monitor.to_string(),
         workspace_key,
         mallory_workspace_key,
         host: host.to_string(),
@@ -891,6 +988,136 @@ fn server_function_probes(v: &Victim) -> BTreeMap<&'static str, Probe> {
                 &[("load_balancer", &v.load_balancer)],
             ),
         ),
+        (
+            "list_monitors",
+            probe(Tenant("monitoring.read"), &[("workspace", &v.workspace)]),
+        ),
+        (
+            "get_monitor",
+            probe(Tenant("monitoring.read"), &[("monitor", &v.monitor)]),
+        ),
+        (
+            "get_monitor_form_options",
+            probe(Tenant("workspace.read"), &[("workspace", &v.workspace)]),
+        ),
+        (
+            "load_monitor_series",
+            probe(
+                Tenant("monitoring.read"),
+                &[("monitor", &v.monitor), ("range", "day")],
+            ),
+        ),
+        (
+            "list_monitor_results",
+            probe(
+                Tenant("monitoring.read"),
+                &[("monitor", &v.monitor), ("page", "1")],
+            ),
+        ),
+        (
+            "save_monitor",
+            probe(
+                Tenant("monitoring.manage"),
+                &[
+                    ("monitor", &v.monitor),
+                    ("form[name]", "planted"),
+                    ("form[kind]", "tcp"),
+                    ("form[host]", "127.0.0.1"),
+                    ("form[port]", "9"),
+                ],
+            ),
+        ),
+        (
+            "pause_monitor",
+            probe(
+                Tenant("monitoring.manage"),
+                &[("monitor", &v.monitor), ("paused", "true")],
+            ),
+        ),
+        (
+            "delete_monitor",
+            probe(Tenant("monitoring.manage"), &[("monitor", &v.monitor)]),
+        ),
+        (
+            "get_status_page",
+            probe(
+                Public("a project's status page shows only the monitors its owners made public"),
+                &[],
+            ),
+        ),
+        // Alerts and silences (app/src/api/alerts.rs).
+        (
+            "list_alerts",
+            probe(Tenant("monitoring.read"), &[("project", p)]),
+        ),
+        (
+            "get_alert",
+            probe(Tenant("monitoring.read"), &[("alert", &v.alert)]),
+        ),
+        (
+            "acknowledge_alert",
+            probe(
+                Tenant("monitoring.manage"),
+                &[("alert", &v.alert), ("comment", "planted")],
+            ),
+        ),
+        (
+            "list_silences",
+            probe(Tenant("monitoring.read"), &[("project", p)]),
+        ),
+        (
+            "create_silence",
+            probe(
+                Tenant("monitoring.manage"),
+                &[("project", p), ("duration", "1h"), ("comment", "planted")],
+            ),
+        ),
+        (
+            "expire_silence",
+            probe(Tenant("monitoring.manage"), &[("silence", &v.silence)]),
+        ),
+        // Notification channels (app/src/api/notifications.rs).
+        (
+            "list_notification_channels",
+            probe(Tenant("organization.read"), &[("organization", o)]),
+        ),
+        (
+            "save_notification_channel",
+            probe(
+                Tenant("notification.manage"),
+                &[
+                    ("channel", &v.notification_channel),
+                    ("name", "planted"),
+                    ("kind", "email"),
+                    ("addresses", "planted@example.com"),
+                ],
+            ),
+        ),
+        (
+            "delete_notification_channel",
+            probe(
+                Tenant("notification.manage"),
+                &[("channel", &v.notification_channel)],
+            ),
+        ),
+        (
+            "send_test_notification",
+            probe(
+                Tenant("notification.manage"),
+                &[("channel", &v.notification_channel)],
+            ),
+        ),
+        (
+            "list_notification_deliveries",
+            probe(Tenant("notification.manage"), &[("organization", o)]),
+        ),
+        (
+            "retry_notification",
+            probe(
+                Tenant("notification.manage"),
+                &[("notification", &v.notification)],
+            ),
+        ),
         ("agent_releases", probe(Operator, &[])),
         (
             "publish_bundled_agent",
@@ -1156,6 +1383,163 @@ fn rest_probes(v: &Victim) -> BTreeMap<(String, String), Probe> {
             &[],
         ),
         rest(
+            Tenant("organization.read"),
+            "GET",
+            "/api/v1/organizations/{org}/notification-channels",
+            format!("/api/v1/organizations/{o}/notification-channels"),
+            &[],
+        ),
+        rest(
+            Tenant("notification.manage"),
+            "POST",
+            "/api/v1/organizations/{org}/notification-channels",
+            format!("/api/v1/organizations/{o}/notification-channels"),
+            &[("json", PLANTED_CHANNEL)],
+        ),
+        rest(
+            Tenant("notification.manage"),
+            "PUT",
+            "/api/v1/notification-channels/{channel}",
+            format!("/api/v1/notification-channels/{}", v.notification_channel),
+            &[("json", PLANTED_CHANNEL)],
+        ),
+        rest(
+            Tenant("notification.manage"),
+            "DELETE",
+            "/api/v1/notification-channels/{channel}",
+            format!("/api/v1/notification-channels/{}", v.notification_channel),
+            &[],
+        ),
+        rest(
+            Tenant("notification.manage"),
+            "POST",
+            "/api/v1/notification-channels/{channel}/test",
+            format!(
+                "/api/v1/notification-channels/{}/test",
+                v.notification_channel
+            ),
+            &[],
+        ),
+        rest(
+            Tenant("notification.manage"),
+            "GET",
+            "/api/v1/organizations/{org}/notifications",
+            format!("/api/v1/organizations/{o}/notifications"),
+            &[],
+        ),
+        rest(
+            Tenant("notification.manage"),
+            "POST",
+            "/api/v1/notifications/{notification}/retry",
+            format!("/api/v1/notifications/{}/retry", v.notification),
+            &[],
+        ),
+        rest(
+            Tenant("monitoring.read"),
+            "GET",
+            "/api/v1/projects/{project}/monitors",
+            format!("/api/v1/projects/{p}/monitors"),
+            &[],
+        ),
+        rest(
+            Tenant("monitoring.manage"),
+            "POST",
+            "/api/v1/projects/{project}/monitors",
+            format!("/api/v1/projects/{p}/monitors"),
+            &[("json", PLANTED_MONITOR)],
+        ),
+        rest(
+            Tenant("monitoring.read"),
+            "GET",
+            "/api/v1/workspaces/{workspace}/monitors",
+            format!("/api/v1/workspaces/{}/monitors", v.workspace),
+            &[],
+        ),
+        rest(
+            Tenant("monitoring.manage"),
+            "POST",
+            "/api/v1/workspaces/{workspace}/monitors",
+            format!("/api/v1/workspaces/{}/monitors", v.workspace),
+            &[("json", PLANTED_MONITOR)],
+        ),
+        rest(
+            Tenant("monitoring.read"),
+            "GET",
+            "/api/v1/monitors/{monitor}",
+            format!("/api/v1/monitors/{}", v.monitor),
+            &[],
+        ),
+        rest(
+            Tenant("monitoring.manage"),
+            "PUT",
+            "/api/v1/monitors/{monitor}",
+            format!("/api/v1/monitors/{}", v.monitor),
+            &[("json", PLANTED_MONITOR)],
+        ),
+        rest(
+            Tenant("monitoring.manage"),
+            "DELETE",
+            "/api/v1/monitors/{monitor}",
+            format!("/api/v1/monitors/{}", v.monitor),
+            &[],
+        ),
+        rest(
+            Tenant("monitoring.read"),
+            "GET",
+            "/api/v1/monitors/{monitor}/results",
+            format!("/api/v1/monitors/{}/results", v.monitor),
+            &[],
+        ),
+        rest(
+            Tenant("monitoring.read"),
+            "GET",
+            "/api/v1/monitors/{monitor}/series",
+            format!("/api/v1/monitors/{}/series", v.monitor),
+            &[],
+        ),
+        rest(
+            Tenant("monitoring.read"),
+            "GET",
+            "/api/v1/projects/{project}/alerts",
+            format!("/api/v1/projects/{p}/alerts"),
+            &[],
+        ),
+        rest(
+            Tenant("monitoring.read"),
+            "GET",
+            "/api/v1/alerts/{alert}",
+            format!("/api/v1/alerts/{}", v.alert),
+            &[],
+        ),
+        rest(
+            Tenant("monitoring.manage"),
+            "POST",
+            "/api/v1/alerts/{alert}/acknowledge",
+            format!("/api/v1/alerts/{}/acknowledge", v.alert),
+            &[("comment", "planted")],
+        ),
+        rest(
+            Tenant("monitoring.read"),
+            "GET",
+            "/api/v1/projects/{project}/silences",
+            format!("/api/v1/projects/{p}/silences"),
+            &[],
+        ),
+        rest(
+            Tenant("monitoring.manage"),
+            "POST",
+            "/api/v1/projects/{project}/silences",
+            format!("/api/v1/projects/{p}/silences"),
+            &[("json", PLANTED_SILENCE)],
+        ),
+        rest(
+            Tenant("monitoring.manage"),
+            "DELETE",
+            "/api/v1/silences/{silence}",
+            format!("/api/v1/silences/{}", v.silence),
+            &[],
+        ),
+        rest(
             WorkspaceKey(false),
             "GET",
             "/api/v1/cluster/load-balancers",
@@ -1188,6 +1572,22 @@ fn rest_probes(v: &Victim) -> BTreeMap<(String, String), Probe> {
         ),
     ])
 }
+
+/// A valid notification channel body, so that probes reach authorization.
+const PLANTED_CHANNEL: &str = r#"{"name": "planted",
+    "config": {"kind": "email", "addresses": ["planted@example.com"]}}"#;
+
+/// A valid monitor body, so that probes reach authorization.
+const PLANTED_MONITOR: &str = r#"{"name": "planted",
+    "probe": {"kind": "tcp", "host": "127.0.0.1", "port": 9, "timeout_ms": 1000},
+    "interval_seconds": 60, "sources": [{"type": "builtin"}], "conditions": [],
+    "channels": [], "failure_threshold": 3, "success_threshold": 2,
+    "repeat_interval_seconds": 14400, "public": false, "maintenance_opt_in": false,
+    "paused": false}"#;
+
+/// A valid silence body.
+const PLANTED_SILENCE: &str = r#"{"monitor": null, "duration_seconds": 3600,
+    "comment": "planted"}"#;
 
 /// A valid load balancer body, so that probes reach authorization.
 const PLANTED_BALANCER: &str = r#"{"name": "planted",
@@ -1769,4 +2169,33 @@ async fn every_route_refuses_other_tenants_and_viewers_without_the_key() {
     assert_eq!(balancers[0].0, "victim-lb");
     assert_ne!(balancers[0].1, "deleting");
     assert_eq!(balancers[0].2[0]["port"], 80);
+    let monitors: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT name, paused FROM monitors WHERE organization_id = $1::uuid ORDER BY name",
+    )
+    .bind(&victim.org)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        monitors,
+        [
+            ("victim-alerting".to_string(), true),
+            ("victim-monitor".to_string(), false)
+        ]
+    );
+    let alert: (String, bool) = sqlx::query_as(
+        "SELECT state::text, acknowledged_at IS NOT NULL FROM alerts WHERE id = $1::uuid",
+    )
+    .bind(&victim.alert)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(alert, ("firing".to_string(), false));
+    let silenced: bool =
+        sqlx::query_scalar("SELECT ends_at > now() FROM monitor_silences WHERE id = $1::uuid")
+            .bind(&victim.silence)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert!(silenced, "the victim's silence was ended");
 }

@@ -1,10 +1,12 @@
 //! Building blocks shared by pages.
 
+mod charts;
 mod confirm;
 mod forms;
 mod pager;
 mod session;
 
+pub use charts::{LatencyChart, Sparkline, StateTimeline};
 pub use confirm::ConfirmButton;
 pub use forms::{Button, Field, FormError, Notice, Submit, error_of, field_error, use_live};
 pub use pager::{Pager, page_from_query};

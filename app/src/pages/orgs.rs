@@ -117,7 +117,7 @@ fn OrganizationRow(org: OrganizationView) -> impl IntoView {
 
 /// Header and tabs shared by an organization's pages.
 #[component]
-fn OrgFrame(current: &'static str) -> impl IntoView {
+pub(crate) fn OrgFrame(current: &'static str) -> impl IntoView {
     let org = org_param();
     let details = Resource::new(
         move || org.get(),
@@ -135,7 +135,7 @@ fn OrgFrame(current: &'static str) -> impl IntoView {
                     Err(e) => view! { <ErrorText error=e /> }.into_any(),
                     Ok(o) => {
                         let base = format!("/orgs/{}", o.id);
-                        let tabs = [("", "Overview"), ("/members", "Members"), ("/roles", "Roles"), ("/audit", "Audit log"), ("/settings", "Settings")];
+                        let tabs = [("", "Overview"), ("/members", "Members"), ("/roles", "Roles"), ("/audit", "Audit log"), ("/notifications", "Notifications"), ("/settings", "Settings")];
                         view! {
                             <Title text=o.name.clone() />
                             <PageHeader title=o.name.clone()>

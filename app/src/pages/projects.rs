@@ -101,7 +101,9 @@ fn Project() -> impl IntoView {
                         view! {
                             <Title text=project.name.clone() />
                             <p class="text-sm text-slate-500"><A href=format!("/orgs/{}", project.organization_id) attr:class=LINK>{project.organization_name.clone()}</A>" / project"</p>
-                            <PageHeader title=project.name.clone() />
+                            <PageHeader title=project.name.clone()>
+                                <A href=format!("/projects/{project_id}/monitoring") attr:class=BUTTON_SECONDARY>"Monitoring"</A>
+                            </PageHeader>
                             <div class="space-y-6">
                                 <Card title="Workspaces" id="workspaces">
                                     <Transition fallback=|| view! { <Loading /> }>

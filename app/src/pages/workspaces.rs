@@ -310,6 +310,7 @@ fn Workspace() -> impl IntoView {
         <crate::pages::workspace_kubernetes::KubernetesSection workspace=id />
         <crate::pages::workspace_hosts::WorkspaceHostsCard workspace=id />
         <div class="mt-6"><crate::pages::load_balancers::LoadBalancersCard workspace=id /></div>
+        <div class="mt-6"><crate::pages::monitoring::MonitoringCard workspace=id /></div>
         <div class="mt-6"><WorkspaceTasks id refresh=progress /></div>
     }
 }

@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use protocol::BuildInfo;
 use protocol::agent::{
-    AgentMessage, CommandId, HostFacts, OutputStream, PortalMessage, ShellEnd, ShellFrame,
+    AgentMessage, CommandId, HostFacts, OutputStream, PortalMessage, ProbeId, ShellEnd, ShellFrame,
     ShellSessionId,
 };
 use protocol::ids::{AgentTokenId, HostId};
+use protocol::views::monitoring::{ProbeOutcome, ProbeSpec};
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// Frames queued towards one agent before senders wait (back-pressure).
@@ -99,6 +100,9 @@ pub struct Link {
     closed: CancellationToken,
     commands: Mutex<HashMap<CommandId, mpsc::UnboundedSender<CommandEvent>>>,
     shells: Mutex<HashMap<ShellSessionId, (u64, mpsc::Sender<ShellEvent>)>>,
+    /// Probes sent to the agent and awaiting its result. Empty maps do not
+    /// allocate, so idle agents cost nothing here.
+    probes: Mutex<HashMap<ProbeId, oneshot::Sender<ProbeOutcome>>>,
 }
 
 impl Link {
@@ -163,6 +167,7 @@ impl Hub {
             closed: CancellationToken::new(),
             commands: Mutex::default(),
             shells: Mutex::default(),
+            probes: Mutex::default(),
         });
         if let Some(old) = lock(&self.links).insert(host, link.clone()) {
             old.closed.cancel();
@@ -180,6 +185,8 @@ impl Hub {
         drop(links);
         lock(&link.commands).clear();
         lock(&link.shells).clear();
+        // Dropping the senders tells waiting probes the agent went away.
+        lock(&link.probes).clear();
     }
 
     pub fn is_connected(&self, host: HostId) -> bool {
@@ -266,9 +273,11 @@ impl Hub {
             AgentMessage::UpdateFailed { version, error } => {
                 tracing::warn!(host = %link.host, %version, %error, "agent update failed; it keeps its version");
             }
-            // TODO(monitoring helper): hand the outcome to the waiting probe.
-            AgentMessage::ProbeResult { id, .. } => {
-                tracing::debug!(host = %link.host, %id, "probe result not handled yet");
+            AgentMessage::ProbeResult { id, outcome } => {
+                // No waiter: the probe timed out here already.
+                if let Some(tx) = lock(&link.probes).remove(&id) {
+                    let _ = tx.send(outcome);
+                }
             }
         }
     }
@@ -407,6 +416,43 @@ impl Hub {
         }
     }
 
+    /// Runs a network probe on `host`'s agent and waits up to `timeout` for
+    /// its result. The agent bounds the probe by the spec's own timeout, so
+    /// `timeout` should leave it a moment more to answer.
+    pub async fn probe(
+        &self,
+        host: HostId,
+        spec: &ProbeSpec,
+        timeout: Duration,
+    ) -> Result<ProbeOutcome, HubError> {
+        let link = self.link(host)?;
+        let id = ProbeId(uuid::Uuid::now_v7());
+        let (tx, rx) = oneshot::channel();
+        lock(&link.probes).insert(id, tx);
+        // Removes the waiter however this ends, including when the caller
+        // drops this future.
+        let _pending = PendingProbe { link: &link, id };
+        link.send(&PortalMessage::Probe {
+            id,
+            spec: spec.clone(),
+        })
+        .await?;
+        match tokio::time::timeout(timeout, rx).await {
+            Err(_) => Err(HubError::Timeout(timeout.as_secs())),
+            Ok(Err(_)) => Err(HubError::Disconnected),
+            Ok(Ok(outcome)) => Ok(outcome),
+        }
+    }
+
+    /// Probes awaiting an agent's result, over all connections (for tests
+    /// and metrics).
+    pub fn pending_probes(&self) -> usize {
+        lock(&self.links)
+            .values()
+            .map(|link| lock(&link.probes).len())
+            .sum()
+    }
+
     /// Sends a message to `host`'s agent (updates).
     pub async fn send(&self, host: HostId, message: &PortalMessage) -> Result<(), HubError> {
         self.link(host)?.send(message).await
@@ -459,6 +505,22 @@ impl Hub {
         .execute(db)
         .await?;
         Ok(beats.len())
+    }
+}
+
+struct PendingProbe<'a> {
+    link: &'a Link,
+    id: ProbeId,
+}
+
+impl Drop for PendingProbe<'_> {
+    fn drop(&mut self) {
+        let mut probes = lock(&self.link.probes);
+        probes.remove(&self.id);
+        // Give a burst's memory back once it is over.
+        if probes.is_empty() && probes.capacity() > 64 {
+            probes.shrink_to_fit();
+        }
     }
 }
 

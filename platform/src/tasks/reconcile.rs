@@ -59,7 +59,13 @@ pub(crate) async fn run(
     replica: String,
     stop: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(reconciler.interval);
+    // Every reconciler starts with the process; spread their first runs
+    // over up to two seconds so they do not all ask the pool for a lock
+    // connection and a working connection at the same moment.
+    let spread = reconciler.interval.min(Duration::from_secs(2));
+    let first = spread.mul_f64(rand::random::<f64>());
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + first, reconciler.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -551,9 +551,9 @@ impl NewCondition {
 
 /// `90` → "90s", `180` → "3m", `7200` → "2h".
 pub fn duration_label(seconds: u32) -> String {
-    if seconds >= 3600 && seconds % 3600 == 0 {
+    if seconds >= 3600 && seconds.is_multiple_of(3600) {
         format!("{}h", seconds / 3600)
-    } else if seconds >= 60 && seconds % 60 == 0 {
+    } else if seconds >= 60 && seconds.is_multiple_of(60) {
         format!("{}m", seconds / 60)
     } else {
         format!("{seconds}s")
@@ -674,7 +674,11 @@ impl MonitorView {
             probe: self.probe.clone(),
             interval_seconds: self.interval_seconds,
             sources: self.sources.iter().map(|s| s.source).collect(),
-            conditions: self.conditions.iter().map(|c| c.condition.clone()).collect(),
+            conditions: self
+                .conditions
+                .iter()
+                .map(|c| c.condition.clone())
+                .collect(),
             channels: self.channels.clone(),
             failure_threshold: self.failure_threshold,
             success_threshold: self.success_threshold,
@@ -1116,11 +1120,9 @@ impl NotificationMessage {
         match self.alerts.as_slice() {
             [] => format!("[{label}] {name}"),
             [one] => format!("[{label}] {name}: {}", one.summary),
-            [first, rest @ ..] => format!(
-                "[{label}] {name}: {} (+{} more)",
-                first.summary,
-                rest.len()
-            ),
+            [first, rest @ ..] => {
+                format!("[{label}] {name}: {} (+{} more)", first.summary, rest.len())
+            }
         }
     }
 }

@@ -7,6 +7,8 @@ mod error;
 mod hosts;
 mod keys;
 mod load_balancers;
+mod monitoring;
+mod notifications;
 mod tenancy;
 mod workspaces;
 
@@ -124,6 +126,40 @@ pub fn routes() -> OpenApiRouter<Api> {
             load_balancers::cluster_put,
             load_balancers::cluster_delete
         ))
+        .routes(routes!(
+            monitoring::list_project_monitors,
+            monitoring::create_project_monitor
+        ))
+        .routes(routes!(
+            monitoring::list_workspace_monitors,
+            monitoring::create_workspace_monitor
+        ))
+        .routes(routes!(
+            monitoring::get_monitor,
+            monitoring::update_monitor,
+            monitoring::delete_monitor
+        ))
+        .routes(routes!(monitoring::monitor_results))
+        .routes(routes!(monitoring::monitor_series))
+        .routes(routes!(monitoring::list_project_alerts))
+        .routes(routes!(monitoring::get_alert))
+        .routes(routes!(monitoring::acknowledge_alert))
+        .routes(routes!(
+            monitoring::list_silences,
+            monitoring::create_silence
+        ))
+        .routes(routes!(monitoring::expire_silence))
+        .routes(routes!(
+            notifications::list_channels,
+            notifications::create_channel
+        ))
+        .routes(routes!(
+            notifications::update_channel,
+            notifications::delete_channel
+        ))
+        .routes(routes!(notifications::test_channel))
+        .routes(routes!(notifications::list_deliveries))
+        .routes(routes!(notifications::retry_delivery))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
 }
