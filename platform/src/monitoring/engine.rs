@@ -24,7 +24,6 @@ use tokio_util::sync::CancellationToken;
 use super::Recorded;
 use super::results::Writer;
 use crate::Platform;
-use crate::tasks::BoxFuture;
 
 /// How often the scheduler looks for due monitors.
 const TICK: Duration = Duration::from_millis(200);
@@ -58,11 +57,6 @@ pub struct Stats {
     /// Seconds the writer spent in its database round trips.
     pub write_seconds: f64,
 }
-
-/// Runs a built-in probe. The engine uses [`super::probe::run_builtin`];
-/// tests may substitute their own.
-pub type BuiltinProber =
-    Arc<dyn Fn(Platform, ProbeSpec) -> BoxFuture<'static, ProbeOutcome> + Send + Sync>;
 
 /// A running engine. Cheap to clone.
 #[derive(Clone)]
@@ -118,20 +112,6 @@ impl Jitter {
 impl Engine {
     /// Starts the scheduler and the result writer; both stop at `shutdown`.
     pub fn spawn(platform: Platform, shutdown: CancellationToken) -> Engine {
-        let prober: BuiltinProber = Arc::new(|platform: Platform, spec: ProbeSpec| {
-            Box::pin(async move { super::probe::run_builtin(&platform, &spec).await })
-        });
-        Self::spawn_with(platform, shutdown, prober)
-    }
-
-    /// [`Engine::spawn`] with another built-in prober (tests of the
-    /// scheduler that must not depend on the network).
-    #[doc(hidden)]
-    pub fn spawn_with(
-        platform: Platform,
-        shutdown: CancellationToken,
-        prober: BuiltinProber,
-    ) -> Engine {
         let shared = Arc::new(Shared::default());
         let writer = Writer::spawn(platform.clone(), shutdown.clone(), shared.clone());
         let engine = Engine {
@@ -142,7 +122,6 @@ impl Engine {
             platform,
             shared,
             writer,
-            prober,
             permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             shutdown,
         };
@@ -213,7 +192,6 @@ struct Scheduler {
     platform: Platform,
     shared: Arc<Shared>,
     writer: Writer,
-    prober: BuiltinProber,
     permits: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
@@ -276,7 +254,6 @@ impl Scheduler {
         let guard = Running::new(self.shared.clone(), run.id);
         let platform = self.platform.clone();
         let writer = self.writer.clone();
-        let prober = self.prober.clone();
         tokio::spawn(async move {
             let _permit = permit;
             // On the database's clock, like the schedule and retention.
@@ -287,7 +264,7 @@ impl Scheduler {
             let sources = run.sources.0;
             // A probe that started finishes at shutdown too (the writer
             // waits a moment for it): its target saw the request.
-            let outcomes = probe_all(&platform, &prober, &spec, &sources).await;
+            let outcomes = probe_all(&platform, &spec, &sources).await;
             for (source, outcome) in outcomes {
                 writer
                     .send(Recorded {
@@ -333,33 +310,17 @@ RETURNING m.id, m.probe, m.sources, s.scheduled, now() AS claimed_at";
 /// Runs the probe from every source at once; one outcome per source.
 async fn probe_all(
     platform: &Platform,
-    prober: &BuiltinProber,
     spec: &ProbeSpec,
     sources: &[SourceRef],
 ) -> Vec<(Option<HostId>, ProbeOutcome)> {
     let timeout = probe_timeout(spec);
     if let [source] = sources {
-        return vec![
-            probe_one(
-                platform.clone(),
-                prober.clone(),
-                spec.clone(),
-                *source,
-                timeout,
-            )
-            .await,
-        ];
+        return vec![probe_one(platform.clone(), spec.clone(), *source, timeout).await];
     }
     // Several sources: each its own task, so a slow one delays no other.
     let mut set = tokio::task::JoinSet::new();
     for (i, source) in sources.iter().enumerate() {
-        let run = probe_one(
-            platform.clone(),
-            prober.clone(),
-            spec.clone(),
-            *source,
-            timeout,
-        );
+        let run = probe_one(platform.clone(), spec.clone(), *source, timeout);
         set.spawn(async move { (i, run.await) });
     }
     let mut outcomes: Vec<Option<(Option<HostId>, ProbeOutcome)>> = vec![None; sources.len()];
@@ -374,18 +335,18 @@ async fn probe_all(
 
 async fn probe_one(
     platform: Platform,
-    prober: BuiltinProber,
     spec: ProbeSpec,
     source: SourceRef,
     timeout: Duration,
 ) -> (Option<HostId>, ProbeOutcome) {
     match source {
         SourceRef::Builtin => {
-            let outcome = tokio::time::timeout(timeout, prober(platform, spec))
-                .await
-                .unwrap_or_else(|_| {
-                    ProbeOutcome::failed(format!("no answer within {} ms", timeout.as_millis()))
-                });
+            let outcome =
+                tokio::time::timeout(timeout, super::probe::run_builtin(&platform, &spec))
+                    .await
+                    .unwrap_or_else(|_| {
+                        ProbeOutcome::failed(format!("no answer within {} ms", timeout.as_millis()))
+                    });
             (None, outcome)
         }
         SourceRef::Agent { host } => (
