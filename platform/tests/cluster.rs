@@ -12,11 +12,10 @@ use kube::api::{Api, PostParams};
 use platform::Error;
 use platform::kubernetes::{catalog, cluster};
 use platform::tasks::{Engine, EngineConfig};
-use platform::tenancy::{organizations, projects};
 use platform::workspaces::{self, Access, pipeline};
 use protocol::ids::HostId;
+use protocol::views::NewWorkspace;
 use protocol::views::kubernetes::{ApiHealth, UpgradeKind};
-use protocol::views::{ManagementClusterKind, NewManagementCluster, NewWorkspace, Verification};
 use serde_json::json;
 use sqlx::PgPool;
 use support::{actor, operator, platform};
@@ -81,36 +80,12 @@ async fn the_kubernetes_tab_reads_the_tenant_live(db: PgPool) {
             .await
             .unwrap();
     }
-    catalog::register_cluster(
-        &portal,
-        &op,
-        &NewManagementCluster {
-            name: "kubesim".into(),
-            kind: ManagementClusterKind::Kamaji,
-            provider_type: Some("local".into()),
-            domain: "mgmt.example.com".into(),
-            kubeconfig: sim.kubeconfig(),
-            capacity: 10,
-        },
-    )
-    .await
-    .unwrap();
-    let alice = actor(&db, "alice@example.com").await;
-    let org = organizations::create(&db, &alice, "Acme").await.unwrap();
-    organizations::set_verification(&db, &op, org.id, Verification::Verified, "ok")
-        .await
-        .unwrap();
-    let project = projects::create(&db, &alice, org.id, "Web").await.unwrap();
-    let workspace = workspaces::create(
-        &portal,
-        &alice,
-        project.id,
-        &NewWorkspace::kubernetes("prod", "1.33.2", "local"),
-    )
-    .await
-    .unwrap()
-    .workspace
-    .id;
+    let support::KubernetesTenant {
+        alice,
+        organization,
+        project,
+        workspace,
+    } = support::kubernetes_tenant(&portal, &op, &sim).await;
 
     // Before the cluster exists there is nothing to ask, and it says so.
     let early = cluster::summary(&portal, &alice, workspace).await.unwrap();
@@ -170,7 +145,7 @@ async fn the_kubernetes_tab_reads_the_tenant_live(db: PgPool) {
         .bind(id)
         .bind(workspace)
         .bind(hostname)
-        .bind(org.id)
+        .bind(organization)
         .execute(&db)
         .await
         .unwrap();
@@ -296,16 +271,11 @@ async fn the_kubernetes_tab_reads_the_tenant_live(db: PgPool) {
     ));
 
     // A bare-metal workspace has no cluster to read.
-    let metal = workspaces::create(
-        &portal,
-        &alice,
-        project.id,
-        &NewWorkspace::baremetal("metal"),
-    )
-    .await
-    .unwrap()
-    .workspace
-    .id;
+    let metal = workspaces::create(&portal, &alice, project, &NewWorkspace::baremetal("metal"))
+        .await
+        .unwrap()
+        .workspace
+        .id;
     let none = cluster::summary(&portal, &alice, metal).await.unwrap();
     assert_eq!(none.health, ApiHealth::NotKubernetes);
     assert!(

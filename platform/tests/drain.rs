@@ -17,14 +17,12 @@ use platform::Error;
 use platform::authz::Actor;
 use platform::kubernetes::{catalog, drain};
 use platform::tasks::{Engine, EngineConfig};
-use platform::tenancy::{organizations, projects};
+use platform::tenancy::organizations;
 use platform::workspaces::{self, Access, pipeline};
 use protocol::ids::{TaskId, WorkspaceId};
+use protocol::views::TaskState;
 use protocol::views::drain::{
     BlockReason, DrainOptions, NodeDrainState, NodeDrainStatus, PodDisposition, SkipReason,
-};
-use protocol::views::{
-    ManagementClusterKind, NewManagementCluster, NewWorkspace, TaskState, Verification,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -265,36 +263,9 @@ async fn estate(db: &PgPool) -> Estate {
 
     let op = operator(db).await;
     catalog::add_version(db, &op, "1.33.2", true).await.unwrap();
-    catalog::register_cluster(
-        &portal,
-        &op,
-        &NewManagementCluster {
-            name: "kubesim".into(),
-            kind: ManagementClusterKind::Kamaji,
-            provider_type: Some("local".into()),
-            domain: "mgmt.example.com".into(),
-            kubeconfig: sim.kubeconfig(),
-            capacity: 10,
-        },
-    )
-    .await
-    .unwrap();
-    let alice = actor(db, "alice@example.com").await;
-    let org = organizations::create(db, &alice, "Acme").await.unwrap();
-    organizations::set_verification(db, &op, org.id, Verification::Verified, "ok")
-        .await
-        .unwrap();
-    let project = projects::create(db, &alice, org.id, "Web").await.unwrap();
-    let workspace = workspaces::create(
-        &portal,
-        &alice,
-        project.id,
-        &NewWorkspace::kubernetes("prod", "1.33.2", "local"),
-    )
-    .await
-    .unwrap()
-    .workspace
-    .id;
+    let support::KubernetesTenant {
+        alice, workspace, ..
+    } = support::kubernetes_tenant(&portal, &op, &sim).await;
     support::until_active(db, workspace).await;
     // Without a DNS provider the admin kubeconfig names the tenant's address.
     let (_, admin) = workspaces::kubeconfig(

@@ -18,10 +18,10 @@ use platform::workspaces::{self, Access, pipeline};
 use protocol::BuildInfo;
 use protocol::agent::{AgentMessage, HostFacts, PortalMessage};
 use protocol::ids::{AgentTokenId, HostId, OrganizationId, WorkspaceId};
+use protocol::views::Verification;
 use protocol::views::monitoring::{
     HostProbe, KubernetesProbe, Parameter, ProbeOutcome, ProbeSpec, TcpProbe,
 };
-use protocol::views::{ManagementClusterKind, NewManagementCluster, NewWorkspace, Verification};
 use serde_json::json;
 use sqlx::PgPool;
 use support::{actor, operator, platform};
@@ -100,36 +100,9 @@ async fn a_kubernetes_probe_reads_the_tenant(db: PgPool) {
     catalog::add_version(&db, &op, "1.33.2", true)
         .await
         .unwrap();
-    catalog::register_cluster(
-        &portal,
-        &op,
-        &NewManagementCluster {
-            name: "kubesim".into(),
-            kind: ManagementClusterKind::Kamaji,
-            provider_type: Some("local".into()),
-            domain: "mgmt.example.com".into(),
-            kubeconfig: sim.kubeconfig(),
-            capacity: 10,
-        },
-    )
-    .await
-    .unwrap();
-    let alice = actor(&db, "alice@example.com").await;
-    let org = organizations::create(&db, &alice, "Acme").await.unwrap();
-    organizations::set_verification(&db, &op, org.id, Verification::Verified, "ok")
-        .await
-        .unwrap();
-    let project = projects::create(&db, &alice, org.id, "Web").await.unwrap();
-    let workspace = workspaces::create(
-        &portal,
-        &alice,
-        project.id,
-        &NewWorkspace::kubernetes("prod", "1.33.2", "local"),
-    )
-    .await
-    .unwrap()
-    .workspace
-    .id;
+    let support::KubernetesTenant {
+        alice, workspace, ..
+    } = support::kubernetes_tenant(&portal, &op, &sim).await;
 
     // Not active yet (or just now): no tenant to ask.
     let early = run_builtin(&portal, &kubernetes(workspace, None)).await;

@@ -130,3 +130,73 @@ pub async fn until_active(db: &PgPool, workspace: protocol::ids::WorkspaceId) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Alice's verified organization with project "Web" and the Kubernetes
+/// workspace "prod" on a kubesim management cluster.
+pub struct KubernetesTenant {
+    pub alice: Actor,
+    pub organization: protocol::ids::OrganizationId,
+    pub project: protocol::ids::ProjectId,
+    pub workspace: protocol::ids::WorkspaceId,
+}
+
+/// Registers `sim` as the management cluster and creates a
+/// [`KubernetesTenant`] on version 1.33.2, which the caller has added to the
+/// catalog. Provisioning runs in the caller's task engine; the workspace is
+/// returned as soon as it is created (see [`until_active`]).
+pub async fn kubernetes_tenant(
+    portal: &platform::Platform,
+    op: &Actor,
+    sim: &kubesim::Kubesim,
+) -> KubernetesTenant {
+    use protocol::views::{
+        ManagementClusterKind, NewManagementCluster, NewWorkspace, Verification,
+    };
+    let db = portal.db();
+    platform::kubernetes::catalog::register_cluster(
+        portal,
+        op,
+        &NewManagementCluster {
+            name: "kubesim".into(),
+            kind: ManagementClusterKind::Kamaji,
+            provider_type: Some("local".into()),
+            domain: "mgmt.example.com".into(),
+            kubeconfig: sim.kubeconfig(),
+            capacity: 10,
+        },
+    )
+    .await
+    .unwrap();
+    let alice = actor(db, "alice@example.com").await;
+    let org = platform::tenancy::organizations::create(db, &alice, "Acme")
+        .await
+        .unwrap();
+    platform::tenancy::organizations::set_verification(
+        db,
+        op,
+        org.id,
+        Verification::Verified,
+        "ok",
+    )
+    .await
+    .unwrap();
+    let project = platform::tenancy::projects::create(db, &alice, org.id, "Web")
+        .await
+        .unwrap();
+    let workspace = platform::workspaces::create(
+        portal,
+        &alice,
+        project.id,
+        &NewWorkspace::kubernetes("prod", "1.33.2", "local"),
+    )
+    .await
+    .unwrap()
+    .workspace
+    .id;
+    KubernetesTenant {
+        alice,
+        organization: org.id,
+        project: project.id,
+        workspace,
+    }
+}
