@@ -256,7 +256,7 @@ async fn a_host_probe_reads_the_latest_heartbeat(db: PgPool) {
     assert_eq!(never.value(Parameter::CpuPercent), None);
     assert_eq!(
         never.error.as_deref(),
-        Some(format!("agent of {id} is offline").as_str())
+        Some("the agent of web-1 is offline")
     );
 
     let (link, _outbound) = portal.hub().connect(id, AgentTokenId::new());

@@ -356,7 +356,8 @@ async fn probe_one(
     }
 }
 
-/// Asks the host's agent to run the probe.
+/// Asks the host's agent to run the probe. Errors do not repeat the host:
+/// the stored result's source names it.
 async fn agent_probe(
     platform: &Platform,
     host: HostId,
@@ -366,12 +367,12 @@ async fn agent_probe(
     use crate::hosts::hub::HubError;
     match platform.hub().probe(host, spec, timeout).await {
         Ok(outcome) => outcome,
-        Err(HubError::Offline) => ProbeOutcome::failed(format!("agent of {host} is offline")),
+        Err(HubError::Offline) => ProbeOutcome::failed("the agent is offline"),
         Err(HubError::Disconnected) => {
-            ProbeOutcome::failed(format!("agent of {host} disconnected during the probe"))
+            ProbeOutcome::failed("the agent disconnected during the probe")
         }
         Err(HubError::Timeout(_)) => ProbeOutcome::failed(format!(
-            "agent of {host} did not answer within {} ms",
+            "the agent did not answer within {} ms",
             timeout.as_millis()
         )),
     }

@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 use protocol::agent::HostFacts;
-use protocol::ids::{HostId, WorkspaceId};
+use protocol::ids::WorkspaceId;
 use protocol::views::monitoring::{HostProbe, KubernetesProbe, Parameter, ProbeOutcome, ProbeSpec};
 use protocol::views::{WorkspaceKind, WorkspaceState};
 use sqlx::types::Json;
@@ -235,8 +235,8 @@ fn deployment_unavailable(deployment: &Deployment) -> bool {
 /// database's view, so it holds whichever portal replica the agent is
 /// connected to.
 async fn host(platform: &Platform, probe: &HostProbe) -> ProbeOutcome {
-    let row: Option<(bool, Option<Json<HostFacts>>)> =
-        match sqlx::query_as("SELECT online, facts FROM hosts WHERE id = $1")
+    let row: Option<(String, bool, Option<Json<HostFacts>>)> =
+        match sqlx::query_as("SELECT hostname, online, facts FROM hosts WHERE id = $1")
             .bind(probe.host)
             .fetch_optional(platform.db())
             .await
@@ -244,16 +244,16 @@ async fn host(platform: &Platform, probe: &HostProbe) -> ProbeOutcome {
             Ok(row) => row,
             Err(err) => return ProbeOutcome::failed(format!("reading the host: {err}")),
         };
-    let Some((online, facts)) = row else {
+    let Some((hostname, online, facts)) = row else {
         return ProbeOutcome::failed("the host no longer exists");
     };
     // A heartbeat not flushed yet (the first seconds of a connection) still
     // counts: this process holds the link.
     let online = online || platform.hub().is_connected(probe.host);
-    host_outcome(probe.host, online, facts.map(|f| f.0).as_ref())
+    host_outcome(&hostname, online, facts.map(|f| f.0).as_ref())
 }
 
-fn host_outcome(host: HostId, online: bool, facts: Option<&HostFacts>) -> ProbeOutcome {
+fn host_outcome(hostname: &str, online: bool, facts: Option<&HostFacts>) -> ProbeOutcome {
     let mut values = BTreeMap::from([(Parameter::AgentOnline, if online { 1.0 } else { 0.0 })]);
     if let Some(facts) = facts {
         let percent_used = |total: u64, available: u64| {
@@ -284,7 +284,7 @@ fn host_outcome(host: HostId, online: bool, facts: Option<&HostFacts>) -> ProbeO
         ok: online,
         latency_ms: None,
         values,
-        error: (!online).then(|| format!("agent of {host} is offline")),
+        error: (!online).then(|| format!("the agent of {hostname} is offline")),
     }
 }
 
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn host_metrics_from_facts() {
-        let host = HostId(uuid::Uuid::nil());
+        let host = "web-1";
         let facts = HostFacts {
             load: [0.5, 0.4, 0.3],
             memory_total_bytes: 1000,
